@@ -1,0 +1,29 @@
+import type { Event } from "../src/event-store";
+
+/** Values named `sealed…` are sealed under the user's data key; erasure makes them unreadable. */
+export type UserRegistered = Event<
+  "UserRegistered",
+  { userId: string; sealedEmail: string; sealedPasswordHash: string }
+>;
+
+export type UserLoggedIn = Event<
+  "UserLoggedIn",
+  {
+    userId: string;
+    sessionId: string;
+    expiresAt: string;
+    sealedIp: string;
+    sealedUserAgent: string;
+  }
+>;
+
+export type PasswordChanged = Event<
+  "PasswordChanged",
+  { userId: string; sealedPasswordHash: string; reason: "reset" }
+>;
+
+export type PersonalDataErased = Event<"PersonalDataErased", { userId: string }>;
+
+export type UserEvent = UserRegistered | UserLoggedIn | PasswordChanged | PersonalDataErased;
+
+export const userStreamId = (userId: string) => `user-${userId}`;

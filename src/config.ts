@@ -1,0 +1,149 @@
+export type UnknownEmailPolicy = "reveal" | "conceal";
+
+export interface MailgunConfig {
+  apiKey: string;
+  domain: string;
+  url: string;
+}
+
+export interface Config {
+  port: number;
+  production: boolean;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Raw key bytes; undefined means "generate or load the dev key under dataDir". */
+  secretKey: Uint8Array | undefined;
+  mailgun: MailgunConfig | undefined;
+  mailFrom: string;
+  resetCodeTtlSeconds: number;
+  resetDispatchTimeoutMs: number;
+  unknownEmail: UnknownEmailPolicy;
+  rateLimits: boolean;
+  trustProxy: boolean;
+  auditToken: string | undefined;
+}
+
+/** A configuration error names the variable in one line; main prints it without a stack. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === "" ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(name, `expected a value between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (["1", "true", "on", "yes"].includes(raw)) return true;
+  if (["0", "false", "off", "no"].includes(raw)) return false;
+  throw new ConfigError(name, `expected on/off or true/false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "not a valid URL");
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${protocols.join(" or ")} URL`);
+  }
+  return raw;
+}
+
+/** Accepts hex (64+ digits) or base64 (44+ chars); either must decode to at least 32 bytes. */
+export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
+  let bytes: Uint8Array | undefined;
+  if (/^[0-9a-fA-F]+$/.test(raw) && raw.length % 2 === 0) {
+    bytes = Uint8Array.from(Buffer.from(raw, "hex"));
+  } else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(raw)) {
+    bytes = Uint8Array.from(Buffer.from(raw, "base64"));
+  }
+  if (bytes === undefined) throw new ConfigError(name, "expected hex or base64");
+  if (bytes.length < 32) {
+    throw new ConfigError(name, `must be at least 32 bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const production = read(env, "NODE_ENV") === "production";
+  const rawKey = read(env, "SECRET_KEY");
+  const secretKey = rawKey === undefined ? undefined : parseSecretKey(rawKey);
+  if (production && secretKey === undefined) {
+    throw new ConfigError("SECRET_KEY", "required when NODE_ENV=production");
+  }
+
+  const apiKey = read(env, "MAILGUN_API_KEY");
+  const domain = read(env, "MAILGUN_DOMAIN");
+  const mailgunUrl = url(env, "MAILGUN_URL", ["http:", "https:"]) ?? "https://api.mailgun.net";
+  if (production && apiKey === undefined) {
+    throw new ConfigError("MAILGUN_API_KEY", "required when NODE_ENV=production");
+  }
+  if (apiKey !== undefined && domain === undefined) {
+    throw new ConfigError("MAILGUN_DOMAIN", "required when MAILGUN_API_KEY is set");
+  }
+  if (domain !== undefined && !/^[a-z0-9.-]+\.[a-z0-9-]+$/i.test(domain)) {
+    throw new ConfigError("MAILGUN_DOMAIN", `not a domain name: "${domain}"`);
+  }
+  const mailFrom = read(env, "MAIL_FROM") ?? `no-reply@${domain ?? "localhost"}`;
+  if (!mailFrom.includes("@") || /[\r\n]/.test(mailFrom)) {
+    throw new ConfigError("MAIL_FROM", "expected an email address");
+  }
+
+  const auditToken = read(env, "AUDIT_TOKEN");
+  if (auditToken !== undefined && auditToken.length < 16) {
+    throw new ConfigError("AUDIT_TOKEN", "must be at least 16 characters");
+  }
+
+  return {
+    port: integer(env, "PORT", 3000, 0, 65535),
+    production,
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    dataDir: read(env, "DATA_DIR") ?? "./.data",
+    secretKey,
+    mailgun:
+      apiKey !== undefined && domain !== undefined
+        ? { apiKey, domain, url: mailgunUrl }
+        : undefined,
+    mailFrom,
+    resetCodeTtlSeconds: integer(env, "RESET_CODE_TTL_SECONDS", 600, 1, 600),
+    resetDispatchTimeoutMs: integer(env, "RESET_DISPATCH_TIMEOUT_MS", 10_000, 100, 120_000),
+    unknownEmail: oneOf(env, "RESET_UNKNOWN_EMAIL", ["reveal", "conceal"], "reveal"),
+    rateLimits: flag(env, "RATE_LIMITS", true),
+    trustProxy: flag(env, "TRUST_PROXY", false),
+    auditToken,
+  };
+}

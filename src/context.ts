@@ -1,0 +1,18 @@
+import type { Config } from "./config";
+import type { Database, Db } from "./db";
+import type { EventBus, EventStore, Subscription } from "./event-store";
+import type { Logger } from "./log";
+import type { DataKeys, Keyring } from "./privacy";
+
+/** Everything a feature needs at run time, built once by the composition root (src/runtime.ts). */
+export interface AppContext {
+  readonly config: Config;
+  readonly database: Database;
+  readonly db: Db;
+  readonly bus: EventBus;
+  readonly store: EventStore;
+  readonly keyring: Keyring;
+  readonly dataKeys: DataKeys;
+  readonly log: Logger;
+  readonly subscriptions: Subscription[];
+}

@@ -1,0 +1,120 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, Migrator, PostgresDialect } from "kysely";
+import pg from "pg";
+import { migrationProvider } from "./migrations";
+import { PGliteDialect } from "./pglite-dialect";
+import type { Schema } from "./schema";
+
+export type { Schema } from "./schema";
+export type Db = Kysely<Schema>;
+
+export interface Database {
+  readonly kind: "postgres" | "embedded";
+  readonly db: Db;
+  /** Calls onNotify for every NOTIFY on channel until the returned function is called. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  /** Embedded database directory; undefined keeps it in memory. */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+// bigint columns (positions) stay far below 2^53, so numbers are safe and simpler for callers.
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === pg.types.builtins.INT8
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+function openPostgres(url: string, poolSize: number): Database {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
+  // An idle client losing its server (a restart) must not crash the process; the pool replaces it.
+  pool.on("error", () => {});
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const listeners = new Set<() => Promise<void>>();
+
+  async function listen(channel: string, onNotify: (payload: string) => void) {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retryTimer: Timer | undefined;
+
+    const connect = async (delayMs: number): Promise<void> => {
+      if (stopped) return;
+      const next = new pg.Client({ connectionString: url, types: pgTypes });
+      next.on("notification", (message) => onNotify(message.payload ?? ""));
+      const reconnect = () => {
+        if (client !== next || stopped) return;
+        client = undefined;
+        next.end().catch(() => {});
+        retryTimer = setTimeout(() => void connect(250), delayMs);
+      };
+      next.on("error", reconnect);
+      next.on("end", reconnect);
+      client = next;
+      try {
+        await next.connect();
+        await next.query(`listen ${pg.escapeIdentifier(channel)}`);
+        // Anything published while we were disconnected is caught by the subscribers' catch-up read.
+        onNotify("");
+      } catch {
+        reconnect();
+      }
+    };
+    await connect(250);
+
+    const stop = async () => {
+      stopped = true;
+      clearTimeout(retryTimer);
+      listeners.delete(stop);
+      await client?.end().catch(() => {});
+    };
+    listeners.add(stop);
+    return stop;
+  }
+
+  return {
+    kind: "postgres",
+    db,
+    listen,
+    async close() {
+      await Promise.all([...listeners].map((stop) => stop()));
+      await db.destroy();
+    },
+  };
+}
+
+async function openEmbedded(dataDir: string | undefined): Promise<Database> {
+  if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
+  const pglite = new PGlite(dataDir === undefined ? undefined : join(dataDir, "pgdata"));
+  await pglite.waitReady;
+  const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
+  return {
+    kind: "embedded",
+    db,
+    async listen(channel, onNotify) {
+      return pglite.listen(channel, onNotify);
+    },
+    close: () => db.destroy(),
+  };
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl === undefined
+    ? openEmbedded(options.dataDir)
+    : openPostgres(options.databaseUrl, options.poolSize ?? 20);
+}
+
+export async function migrate(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) throw error;
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+export { isUniqueViolation } from "./errors";

@@ -1,0 +1,19 @@
+import { type Kysely, sql } from "kysely";
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    create table data_keys (
+      subject_id uuid primary key,
+      wrapped_key bytea not null,
+      created_at timestamptz not null default now()
+    )`.execute(db);
+  await sql`
+    create table users (
+      id uuid primary key,
+      email text not null,
+      email_lookup text not null unique,
+      password_hash text not null,
+      created_at timestamptz not null,
+      password_changed_at timestamptz
+    )`.execute(db);
+}

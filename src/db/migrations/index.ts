@@ -1,0 +1,12 @@
+import type { Migration, MigrationProvider } from "kysely";
+import * as eventStore from "./0001-event-store";
+import * as privacyAndAccounts from "./0002-privacy-and-accounts";
+
+const migrations: Record<string, Migration> = {
+  "0001-event-store": eventStore,
+  "0002-privacy-and-accounts": privacyAndAccounts,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

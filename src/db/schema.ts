@@ -1,0 +1,47 @@
+import type { ColumnType, Generated } from "kysely";
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json = ColumnType<unknown, string, string>;
+
+export interface EventsTable {
+  global_position: Generated<number>;
+  transaction_id: Generated<string>;
+  event_id: string;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  data: Json;
+  metadata: Json;
+  recorded_at: Generated<Date>;
+}
+
+export interface SubscriptionsTable {
+  name: string;
+  last_transaction_id: Generated<string>;
+  last_position: Generated<number>;
+  owner: string | null;
+  lease_expires_at: Date | null;
+  updated_at: Generated<Date>;
+}
+
+export interface DataKeysTable {
+  subject_id: string;
+  wrapped_key: Uint8Array;
+  created_at: Generated<Date>;
+}
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  email_lookup: string;
+  password_hash: string;
+  created_at: Timestamp;
+  password_changed_at: Timestamp | null;
+}
+
+export interface Schema {
+  events: EventsTable;
+  subscriptions: SubscriptionsTable;
+  data_keys: DataKeysTable;
+  users: UsersTable;
+}

@@ -1,0 +1,15 @@
+export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
+export {
+  type AppendResult,
+  compareCheckpoints,
+  EventStore,
+  type InlineProjection,
+  type Tx,
+} from "./store";
+export {
+  type ProjectionHandler,
+  type ReactorHandler,
+  Subscription,
+  type SubscriptionOptions,
+} from "./subscriptions";
+export * from "./types";

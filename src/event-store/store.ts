@@ -1,0 +1,296 @@
+import { randomUUID } from "node:crypto";
+import { type Kysely, sql, type Transaction } from "kysely";
+import type { Db, Schema } from "../db";
+import { isUniqueViolation } from "../db/errors";
+import { type CommitSignal, type EventBus, NOTIFY_CHANNEL } from "./bus";
+import {
+  type Checkpoint,
+  type ExpectedVersion,
+  type Metadata,
+  type RecordedEvent,
+  type StreamWrite,
+  VersionConflictError,
+} from "./types";
+
+export type Tx = Transaction<Schema>;
+
+/** A read model updated in the same transaction as the events it reads. */
+export interface InlineProjection {
+  readonly name: string;
+  readonly handles: readonly string[];
+  apply(trx: Tx, event: RecordedEvent): Promise<void>;
+}
+
+export interface AppendResult {
+  /** The stream's version after the append, per stream, in write order. */
+  versions: number[];
+  events: RecordedEvent[];
+  /** True when every event id was already in the log: nothing new was written. */
+  duplicate: boolean;
+}
+
+export interface ReadAllResult {
+  events: RecordedEvent[];
+  /** Where the next read starts; passes filtered-out and invisible-below-horizon rows safely. */
+  next: Checkpoint;
+  /** Transactions at or above this id may still commit; nothing below it is missing. */
+  horizon: string;
+}
+
+interface EventRow {
+  global_position: number | string;
+  transaction_id: string;
+  event_id: string;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+  recorded_at: Date | string;
+}
+
+export function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    globalPosition: Number(row.global_position),
+    transactionId: String(row.transaction_id),
+    eventId: row.event_id,
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    type: row.type,
+    data: row.data as Record<string, unknown>,
+    metadata: (row.metadata ?? {}) as Metadata,
+    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+  };
+}
+
+export class EventStore {
+  private readonly projections: InlineProjection[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly bus: EventBus,
+    private readonly processId: string = randomUUID(),
+  ) {}
+
+  /** The id this process puts in its notifications, so it can ignore its own. */
+  get id(): string {
+    return this.processId;
+  }
+
+  registerInline(projection: InlineProjection): void {
+    this.projections.push(projection);
+  }
+
+  append(
+    streamId: string,
+    expectedVersion: ExpectedVersion,
+    events: StreamWrite["events"],
+  ): Promise<AppendResult> {
+    return this.appendAll([{ streamId, expectedVersion, events }]);
+  }
+
+  /**
+   * Appends to several streams in one transaction: every expected version holds, or nothing is
+   * written. Inline projections run inside it; the commit is announced by NOTIFY and on the bus.
+   */
+  appendAll(writes: StreamWrite[]): Promise<AppendResult> {
+    return this.transact(async () => writes);
+  }
+
+  /**
+   * Runs `prepare` in a transaction (for rows that must commit with the events, such as a new
+   * data key), then appends the writes it returns in the same transaction.
+   */
+  async transact(prepare: (trx: Tx) => Promise<StreamWrite[]>): Promise<AppendResult> {
+    let writes: StreamWrite[] = [];
+    let result: AppendResult;
+    try {
+      result = await this.db.transaction().execute(async (trx) => {
+        writes = await prepare(trx);
+        return this.appendIn(trx, writes);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, "events_event_id_key")) return this.existing(writes);
+      if (isUniqueViolation(error, "events_stream_id_stream_version_key")) {
+        const first = writes[0];
+        throw new VersionConflictError(first?.streamId ?? "", first?.expectedVersion ?? "any");
+      }
+      throw error;
+    }
+    const first = result.events[0];
+    if (first !== undefined) {
+      const signal: CommitSignal = {
+        transactionId: first.transactionId,
+        streamIds: writes.map((w) => w.streamId),
+        events: result.events,
+      };
+      this.bus.emit("commit", signal);
+    }
+    return result;
+  }
+
+  private async appendIn(trx: Tx, writes: StreamWrite[]): Promise<AppendResult> {
+    const recorded: RecordedEvent[] = [];
+    const versions: number[] = [];
+    for (const write of writes) {
+      const rows = await this.insert(trx, write);
+      if (rows.length !== write.events.length) {
+        throw new VersionConflictError(write.streamId, write.expectedVersion);
+      }
+      const events = rows.map(toRecordedEvent);
+      recorded.push(...events);
+      versions.push(events.at(-1)?.streamVersion ?? 0);
+    }
+    for (const event of recorded) {
+      for (const projection of this.projections) {
+        if (projection.handles.includes(event.type)) await projection.apply(trx, event);
+      }
+    }
+    const streams = JSON.stringify(writes.map((w) => w.streamId));
+    await sql`select pg_notify(${NOTIFY_CHANNEL}, json_build_object(
+        'p', ${this.processId}::text, 'x', pg_current_xact_id()::text, 's', ${streams}::json)::text)`.execute(
+      trx,
+    );
+    return { versions, events: recorded, duplicate: false };
+  }
+
+  private async insert(trx: Tx, write: StreamWrite): Promise<EventRow[]> {
+    const { streamId, expectedVersion, events } = write;
+    if (events.length === 0) return [];
+    const values = events.map(
+      (e, i) =>
+        sql`(${i + 1}::int, ${e.eventId ?? randomUUID()}::uuid, ${e.type}::text, ${JSON.stringify(
+          e.data,
+        )}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`,
+    );
+    // The base version is checked in the statement: the stream must end exactly there.
+    const base =
+      expectedVersion === "any"
+        ? sql`(select coalesce(max(stream_version), 0) from events where stream_id = ${streamId})`
+        : sql`${expectedVersion}::int`;
+    const guard =
+      expectedVersion === "any" || expectedVersion === 0
+        ? sql`true`
+        : sql`exists (select 1 from events where stream_id = ${streamId} and stream_version = ${expectedVersion})`;
+    const { rows } = await sql<EventRow>`
+      insert into events (event_id, stream_id, stream_version, type, data, metadata)
+      select v.event_id, ${streamId}, b.base + v.ord, v.type, v.data, v.metadata
+      from (values ${sql.join(values)}) as v(ord, event_id, type, data, metadata),
+           (select ${base} as base) as b
+      where ${guard}
+      order by v.ord
+      returning global_position, transaction_id::text, event_id::text, stream_id, stream_version,
+                type, data, metadata, recorded_at`.execute(trx);
+    return rows;
+  }
+
+  /** A re-append of ids already in the log succeeds without writing, if it is the same append. */
+  private async existing(writes: StreamWrite[]): Promise<AppendResult> {
+    const ids = writes.flatMap((w) => w.events.map((e) => e.eventId)).filter(Boolean) as string[];
+    const rows = ids.length
+      ? (
+          await sql<EventRow>`
+            select global_position, transaction_id::text, event_id::text, stream_id,
+                   stream_version, type, data, metadata, recorded_at
+            from events where event_id = any(${ids}::uuid[]) order by global_position`.execute(
+            this.db,
+          )
+        ).rows
+      : [];
+    const expected = writes.reduce((n, w) => n + w.events.length, 0);
+    const sameStreams = rows.every((r) => writes.some((w) => w.streamId === r.stream_id));
+    if (rows.length !== expected || !sameStreams) {
+      const first = writes[0];
+      throw new VersionConflictError(first?.streamId ?? "", first?.expectedVersion ?? "any");
+    }
+    const events = rows.map(toRecordedEvent);
+    const versions = writes.map((w) =>
+      Math.max(0, ...events.filter((e) => e.streamId === w.streamId).map((e) => e.streamVersion)),
+    );
+    return { versions, events, duplicate: true };
+  }
+
+  async readStream(
+    streamId: string,
+    options: { afterVersion?: number; since?: Date } = {},
+    db: Kysely<Schema> = this.db,
+  ): Promise<RecordedEvent[]> {
+    let query = db
+      .selectFrom("events")
+      .select([
+        "global_position",
+        sql<string>`transaction_id::text`.as("transaction_id"),
+        sql<string>`event_id::text`.as("event_id"),
+        "stream_id",
+        "stream_version",
+        "type",
+        "data",
+        "metadata",
+        "recorded_at",
+      ])
+      .where("stream_id", "=", streamId)
+      .orderBy("stream_version");
+    if (options.afterVersion !== undefined) {
+      query = query.where("stream_version", ">", options.afterVersion);
+    }
+    if (options.since !== undefined) query = query.where("recorded_at", ">=", options.since);
+    return (await query.execute()).map(toRecordedEvent);
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom("events")
+      .select((eb) => eb.fn.max("stream_version").as("version"))
+      .where("stream_id", "=", streamId)
+      .executeTakeFirst();
+    return Number(row?.version ?? 0);
+  }
+
+  /**
+   * Reads committed events after a checkpoint in commit-visibility order. Only transactions below
+   * the oldest still running one are read, so a slow transaction that commits late is never
+   * skipped: its events wait until everything before them is visible.
+   */
+  async readAll(
+    after: Checkpoint,
+    options: { limit: number; types?: readonly string[] },
+  ): Promise<ReadAllResult> {
+    const types = options.types ?? null;
+    const { rows } = await sql<EventRow & { horizon: string }>`
+      with snapshot as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
+      select s.horizon::text as horizon, e.global_position, e.transaction_id::text as transaction_id,
+             e.event_id::text as event_id, e.stream_id, e.stream_version, e.type, e.data,
+             e.metadata, e.recorded_at
+      from snapshot s left join lateral (
+        select * from events
+        where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.position}::bigint)
+          and transaction_id < s.horizon
+          and (${types}::text[] is null or type = any(${types}::text[]))
+        order by transaction_id, global_position
+        limit ${options.limit}
+      ) e on true`.execute(this.db);
+    const horizon = rows[0]?.horizon ?? after.transactionId;
+    const events = rows.filter((r) => r.event_id !== null).map(toRecordedEvent);
+    const last = events.at(-1);
+    // A short page means every matching event below the horizon has been read.
+    const next =
+      events.length < options.limit
+        ? { transactionId: horizon, position: 0 }
+        : {
+            transactionId: last?.transactionId ?? after.transactionId,
+            position: last?.globalPosition ?? after.position,
+          };
+    return { events, next: maxCheckpoint(after, next), horizon };
+  }
+}
+
+export function compareCheckpoints(a: Checkpoint, b: Checkpoint): number {
+  const ta = BigInt(a.transactionId);
+  const tb = BigInt(b.transactionId);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.position - b.position;
+}
+
+function maxCheckpoint(a: Checkpoint, b: Checkpoint): Checkpoint {
+  return compareCheckpoints(a, b) >= 0 ? a : b;
+}

@@ -1,0 +1,23 @@
+/** Small builders for hand-written OpenAPI operation parts (bodies are validated by our code). */
+
+export const errorSchema = {
+  type: "object",
+  properties: { error: { type: "string", example: "invalid credentials" } },
+  required: ["error"],
+} as const;
+
+export function jsonBody(schema: object) {
+  return { required: true, content: { "application/json": { schema } } };
+}
+
+export function jsonResponse(description: string, content: { schema: object; example?: unknown }) {
+  return {
+    description,
+    content: {
+      "application/json": {
+        schema: content.schema,
+        ...(content.example === undefined ? {} : { example: content.example }),
+      },
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { randomUUID } from "node:crypto";
+import type { Server } from "bun";
+
+const ids = new WeakMap<Request, string>();
+
+/** The request's id: the caller's X-Request-Id when it is a sane token, else a new one. */
+export function requestIdOf(request: Request): string {
+  let id = ids.get(request);
+  if (id === undefined) {
+    const given = request.headers.get("x-request-id");
+    id = given && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
+    ids.set(request, id);
+  }
+  return id;
+}
+
+/** The client's address: the socket's, or the first X-Forwarded-For hop behind a trusted proxy. */
+export function clientIpOf(
+  request: Request,
+  server: Server<unknown> | null,
+  trustProxy: boolean,
+): string {
+  if (trustProxy) {
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  return server?.requestIP(request)?.address ?? "unknown";
+}

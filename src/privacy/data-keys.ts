@@ -1,0 +1,78 @@
+import { sql } from "kysely";
+import type { Db } from "../db";
+import type { Tx } from "../event-store";
+import { type Keyring, newDataKey, seal, unseal, unwrapDataKey, wrapDataKey } from "./crypto";
+
+/**
+ * Per-subject (per-user) data keys, stored wrapped by SECRET_KEY. Destroying a key erases every
+ * value sealed under it, wherever it was written — the events themselves never change.
+ */
+export class DataKeys {
+  private readonly cache = new Map<string, Buffer>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly keyring: Keyring,
+    private readonly cacheSize = 10_000,
+  ) {}
+
+  /** Creates the subject's key in the caller's transaction, so it commits with the first event. */
+  async create(trx: Tx | Db, subjectId: string): Promise<Buffer> {
+    const key = newDataKey();
+    await trx
+      .insertInto("data_keys")
+      .values({ subject_id: subjectId, wrapped_key: wrapDataKey(this.keyring, subjectId, key) })
+      .execute();
+    this.remember(subjectId, key);
+    return key;
+  }
+
+  /** The subject's key, or undefined when it was erased (or never existed). */
+  async find(subjectId: string, db: Tx | Db = this.db): Promise<Buffer | undefined> {
+    const cached = this.cache.get(subjectId);
+    if (cached) return cached;
+    const row = await db
+      .selectFrom("data_keys")
+      .select("wrapped_key")
+      .where("subject_id", "=", subjectId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const key = unwrapDataKey(this.keyring, subjectId, row.wrapped_key);
+    this.remember(subjectId, key);
+    return key;
+  }
+
+  async destroy(trx: Tx | Db, subjectId: string): Promise<void> {
+    this.cache.delete(subjectId);
+    await sql`delete from data_keys where subject_id = ${subjectId}::uuid`.execute(trx);
+  }
+
+  /** Drops a cached key, e.g. when another process erased the subject. */
+  forget(subjectId: string): void {
+    this.cache.delete(subjectId);
+  }
+
+  async seal(subjectId: string, plaintext: string): Promise<string> {
+    const key = await this.find(subjectId);
+    if (!key) throw new Error(`no data key for ${subjectId}`);
+    return seal(key, subjectId, plaintext);
+  }
+
+  /** The plaintext, or undefined when the subject's key is gone. */
+  async unseal(
+    subjectId: string,
+    sealed: string,
+    db: Tx | Db = this.db,
+  ): Promise<string | undefined> {
+    const key = await this.find(subjectId, db);
+    return key ? unseal(key, subjectId, sealed) : undefined;
+  }
+
+  private remember(subjectId: string, key: Buffer): void {
+    if (this.cache.size >= this.cacheSize) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(subjectId, key);
+  }
+}

@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export interface ServerProcess {
+  url: string;
+  process: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything the server printed so far (stdout and stderr). */
+  output(): string;
+  /** Graceful stop (SIGTERM), waiting for exit. */
+  stop(): Promise<void>;
+  /** kill -9: no shutdown code runs. */
+  kill(): Promise<void>;
+}
+
+const root = join(import.meta.dir, "..", "..");
+
+/** A scratch DATA_DIR for an embedded-database server; removed by the returned function. */
+export function scratchDir(): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), "reset-test-"));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * Starts `bun src/main.ts` as a child process on a free port, exactly as a user would, and
+ * resolves once it logs that it is listening (or rejects with its output if it exits first).
+ */
+export async function startServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
+  const child = Bun.spawn(["bun", "src/main.ts"], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let output = "";
+  let resolvePort: (port: number) => void = () => {};
+  const port = new Promise<number>((resolve) => {
+    resolvePort = resolve;
+  });
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      output += decoder.decode(chunk, { stream: true });
+      const match = output.match(/"message":"listening","port":(\d+)/);
+      if (match?.[1]) resolvePort(Number(match[1]));
+    }
+  };
+  void pump(child.stdout);
+  void pump(child.stderr);
+
+  const exited = child.exited.then((code) => {
+    throw new Error(`server exited with ${code} before listening:\n${output}`);
+  });
+  const listening = await Promise.race([port, exited]);
+  exited.catch(() => {});
+
+  return {
+    url: `http://127.0.0.1:${listening}`,
+    process: child,
+    output: () => output,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await child.exited;
+    },
+  };
+}
+
+/** Runs the server expecting it to refuse to start; resolves with its exit code and output. */
+export async function startExpectingFailure(
+  env: Record<string, string | undefined>,
+): Promise<{ code: number; output: string }> {
+  const child = Bun.spawn(["bun", "src/main.ts"], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, out, err] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  return { code, output: out + err };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, json: safeJson(text) };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
