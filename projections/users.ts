@@ -25,7 +25,7 @@ export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }):
             .insertInto("users")
             .values({
               id: userId,
-              email,
+              sealed_email: sealedEmail,
               email_lookup: emailLookup(deps.keyring, email),
               password_hash: await unsealFor(trx, userId, sealedPasswordHash),
               created_at: event.recordedAt,

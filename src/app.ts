@@ -5,6 +5,7 @@ import type { AppContext } from "./context";
 import { errorResponse, HttpError } from "./http/errors";
 import { requestIdOf } from "./http/request";
 import { operationsRoutes } from "./operations/routes";
+import { passwordResetRoutes } from "./password-reset/routes";
 
 /** Builds the HTTP app from the feature modules; no I/O happens here. */
 export function createApp(ctx: AppContext) {
@@ -41,7 +42,8 @@ export function createApp(ctx: AppContext) {
       return errorResponse(500, "internal error");
     })
     .use(operationsRoutes(ctx))
-    .use(accountRoutes(ctx));
+    .use(accountRoutes(ctx))
+    .use(passwordResetRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

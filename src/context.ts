@@ -2,6 +2,8 @@ import type { Config } from "./config";
 import type { Database, Db } from "./db";
 import type { EventBus, EventStore, Subscription } from "./event-store";
 import type { Logger } from "./log";
+import type { Mailer } from "./mail/mailer";
+import type { DispatchOutcomes } from "./password-reset/outcomes";
 import type { DataKeys, Keyring } from "./privacy";
 
 /** Everything a feature needs at run time, built once by the composition root (src/runtime.ts). */
@@ -14,5 +16,7 @@ export interface AppContext {
   readonly keyring: Keyring;
   readonly dataKeys: DataKeys;
   readonly log: Logger;
+  readonly mailer: Mailer;
+  readonly resetOutcomes: DispatchOutcomes;
   readonly subscriptions: Subscription[];
 }

@@ -1,3 +1,5 @@
+import { activeResetCodesProjection } from "../projections/active-reset-codes";
+import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
 import { usersProjection } from "../projections/users";
 import type { Config } from "./config";
 import type { AppContext } from "./context";
@@ -7,9 +9,13 @@ import {
   EventBus,
   EventStore,
   NOTIFY_CHANNEL,
-  type Subscription,
+  Subscription,
 } from "./event-store";
 import { createLogger, type Logger } from "./log";
+import { createConsoleMailer } from "./mail/console";
+import type { Mailer } from "./mail/mailer";
+import { createMailgunMailer } from "./mail/mailgun";
+import { DispatchOutcomes } from "./password-reset/outcomes";
 import { DataKeys, deriveKeyring, loadOrCreateDevSecret } from "./privacy";
 
 export interface Runtime extends AppContext {
@@ -22,6 +28,9 @@ export interface RuntimeOptions {
   log?: Logger;
   /** An already open database (tests); otherwise opened from the config. */
   database?: Database;
+  mailer?: Mailer;
+  /** How long a subscription lease lasts; a dead owner is replaced after at most this. */
+  leaseMs?: number;
 }
 
 /** The composition root: config → database → migrations → store, projections, subscriptions. */
@@ -41,8 +50,18 @@ export async function createRuntime(
   const store = new EventStore(database.db, bus);
   const dataKeys = new DataKeys(database.db, keyring);
   store.registerInline(usersProjection({ dataKeys, keyring }));
+  store.registerInline(activeResetCodesProjection);
 
-  const subscriptions: Subscription[] = [];
+  const mailer = options.mailer ?? chooseMailer(config, log);
+  const subscriptions = [
+    new Subscription(database.db, store, bus, {
+      name: RESET_MAILER,
+      types: ["PasswordResetRequested"],
+      handler: resetMailer({ store, dataKeys, mailer, mailFrom: config.mailFrom, log }),
+      leaseMs: options.leaseMs,
+      log: (message, error) => log.error(message, { error }),
+    }),
+  ];
   let unlisten: (() => Promise<void>) | undefined;
 
   return {
@@ -54,6 +73,8 @@ export async function createRuntime(
     keyring,
     dataKeys,
     log,
+    mailer,
+    resetOutcomes: new DispatchOutcomes(store, bus),
     subscriptions,
     async start() {
       unlisten = await database.listen(NOTIFY_CHANNEL, (payload) => {
@@ -69,4 +90,10 @@ export async function createRuntime(
       await database.close();
     },
   };
+}
+
+function chooseMailer(config: Config, log: Logger): Mailer {
+  if (config.mailgun) return createMailgunMailer(config.mailgun);
+  log.warn("MAILGUN_API_KEY is not set: emails are printed to stdout, not sent");
+  return createConsoleMailer();
 }

@@ -53,8 +53,8 @@ export async function registerUser(
   }
   const user = await ctx.db
     .selectFrom("users")
-    .select(["id", "email", "created_at"])
+    .select(["id", "created_at"])
     .where("id", "=", userId)
     .executeTakeFirstOrThrow();
-  return { id: user.id, email: user.email, created_at: user.created_at.toISOString() };
+  return { id: user.id, email: credentials.email, created_at: user.created_at.toISOString() };
 }

@@ -32,11 +32,26 @@ export interface DataKeysTable {
 
 export interface UsersTable {
   id: string;
-  email: string;
+  sealed_email: string;
   email_lookup: string;
   password_hash: string;
   created_at: Timestamp;
   password_changed_at: Timestamp | null;
+}
+
+export interface ResetCodesTable {
+  code_hash: string;
+  request_id: string;
+  stream_id: string;
+  user_id: string;
+  requested_at: Timestamp;
+  expires_at: Timestamp;
+  status: Generated<"active" | "superseded" | "used" | "locked">;
+}
+
+export interface RateLimitsTable {
+  key: string;
+  tat: Timestamp;
 }
 
 export interface Schema {
@@ -44,4 +59,6 @@ export interface Schema {
   subscriptions: SubscriptionsTable;
   data_keys: DataKeysTable;
   users: UsersTable;
+  reset_codes: ResetCodesTable;
+  rate_limits: RateLimitsTable;
 }

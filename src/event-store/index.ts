@@ -1,4 +1,5 @@
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
+export { deterministicUuid } from "./ids";
 export {
   type AppendResult,
   compareCheckpoints,

@@ -212,6 +212,7 @@ export class EventStore {
 
   async readStream(
     streamId: string,
+    /** `since` reads only events recorded from then on, plus the last one (for its version). */
     options: { afterVersion?: number; since?: Date } = {},
     db: Kysely<Schema> = this.db,
   ): Promise<RecordedEvent[]> {
@@ -233,7 +234,23 @@ export class EventStore {
     if (options.afterVersion !== undefined) {
       query = query.where("stream_version", ">", options.afterVersion);
     }
-    if (options.since !== undefined) query = query.where("recorded_at", ">=", options.since);
+    const since = options.since;
+    if (since !== undefined) {
+      // The stream's last event always comes back, so the caller learns the current version.
+      query = query.where((eb) =>
+        eb.or([
+          eb("recorded_at", ">=", since),
+          eb(
+            "stream_version",
+            "=",
+            eb
+              .selectFrom("events")
+              .select((e) => e.fn.max("stream_version").as("v"))
+              .where("stream_id", "=", streamId),
+          ),
+        ]),
+      );
+    }
     return (await query.execute()).map(toRecordedEvent);
   }
 

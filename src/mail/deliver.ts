@@ -8,6 +8,8 @@ export interface DeliverOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   random?: () => number;
+  /** The least wait after a 429 whose Retry-After cannot be read (mailgun.js drops headers). */
+  rateLimitedDelayMs?: number;
 }
 
 export type DeliveryResult =
@@ -58,7 +60,10 @@ export async function deliverWithRetry(
     }
 
     const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempts - 1));
-    const delay = outcome.retryAfterMs ?? random() * ceiling;
+    const jittered = random() * ceiling;
+    const delay =
+      outcome.retryAfterMs ??
+      (outcome.status === 429 ? Math.max(jittered, options.rateLimitedDelayMs ?? 1000) : jittered);
     // Waiting until (or past) the deadline could only end in giving up, so give up now.
     if (now() + delay >= deadline) return gaveUp();
     await sleep(delay);

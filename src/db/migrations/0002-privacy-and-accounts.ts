@@ -8,9 +8,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at timestamptz not null default now()
     )`.execute(db);
   await sql`
+    -- The email is sealed under the user's data key, like everywhere else; lookups use its keyed hash.
     create table users (
       id uuid primary key,
-      email text not null,
+      sealed_email text not null,
       email_lookup text not null unique,
       password_hash text not null,
       created_at timestamptz not null,

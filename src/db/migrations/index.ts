@@ -1,10 +1,12 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as eventStore from "./0001-event-store";
 import * as privacyAndAccounts from "./0002-privacy-and-accounts";
+import * as passwordReset from "./0003-password-reset";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
   "0002-privacy-and-accounts": privacyAndAccounts,
+  "0003-password-reset": passwordReset,
 };
 
 export const migrationProvider: MigrationProvider = {

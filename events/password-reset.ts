@@ -1,0 +1,61 @@
+import type { Event } from "../src/event-store";
+
+/**
+ * One stream per email address: `password-reset-<uuid>`, the uuid a keyed hash of the normalised
+ * email, so requests for unknown addresses share a history (and its limits) without naming it.
+ * Values named `sealed…` are sealed under the user's data key; the code exists only as a keyed
+ * hash (`codeHash`) and a seal (`sealedCode`).
+ */
+export type PasswordResetRequested = Event<
+  "PasswordResetRequested",
+  {
+    requestId: string;
+    userId: string;
+    codeHash: string;
+    sealedCode: string;
+    sealedEmail: string;
+    sealedIp: string;
+    sealedUserAgent: string;
+    expiresAt: string;
+    /** After this instant the email is never sent; the handler has answered 500 by then. */
+    dispatchDeadline: string;
+  }
+>;
+
+export type ResetRejectionReason = "unknown_email" | "rate_limited";
+export type RateLimitName = "email_burst" | "email_hourly" | "ip_hourly";
+
+export type PasswordResetRejected = Event<
+  "PasswordResetRejected",
+  {
+    requestId: string;
+    reason: ResetRejectionReason;
+    limit?: RateLimitName;
+    retryAfterSeconds?: number;
+    /** A keyed hash of the client IP: correlates attempts without storing the address. */
+    ipHash: string;
+  }
+>;
+
+export type PasswordResetEmailSent = Event<
+  "PasswordResetEmailSent",
+  { requestId: string; provider: string; providerMessageId: string; attempts: number }
+>;
+
+export type PasswordResetEmailFailed = Event<
+  "PasswordResetEmailFailed",
+  { requestId: string; reason: string; status?: number; attempts: number }
+>;
+
+export type PasswordResetEvent =
+  | PasswordResetRequested
+  | PasswordResetRejected
+  | PasswordResetEmailSent
+  | PasswordResetEmailFailed;
+
+export const passwordResetStreamPrefix = "password-reset-";
+
+export const isDispatchOutcome = (event: {
+  type: string;
+}): event is PasswordResetEmailSent | PasswordResetEmailFailed =>
+  event.type === "PasswordResetEmailSent" || event.type === "PasswordResetEmailFailed";

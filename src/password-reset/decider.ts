@@ -1,0 +1,170 @@
+import type {
+  PasswordResetEvent,
+  PasswordResetRejected,
+  PasswordResetRequested,
+  RateLimitName,
+} from "../../events/password-reset";
+import { gcra, limits, tatAfter, windowLimit } from "../rate-limits/gcra";
+
+/** What one email's reset stream says, as far as the rules need it. */
+export interface ResetState {
+  /** Times (ms) of the attempts that count against the email's limits, oldest first. */
+  attempts: number[];
+  requests: Map<string, RequestState>;
+  /** The newest request: every earlier one is superseded. */
+  latestRequestId: string | undefined;
+}
+
+export interface RequestState {
+  requestId: string;
+  userId: string;
+  codeHash: string;
+  expiresAt: number;
+  dispatchDeadline: number;
+  outcome: "pending" | "sent" | "failed";
+}
+
+export const initialResetState = (): ResetState => ({
+  attempts: [],
+  requests: new Map(),
+  latestRequestId: undefined,
+});
+
+export function evolve(
+  state: ResetState,
+  event: PasswordResetEvent & { recordedAt: Date },
+): ResetState {
+  const at = event.recordedAt.getTime();
+  switch (event.type) {
+    case "PasswordResetRequested": {
+      const { requestId, userId, codeHash, expiresAt, dispatchDeadline } = event.data;
+      const requests = new Map(state.requests);
+      requests.set(requestId, {
+        requestId,
+        userId,
+        codeHash,
+        expiresAt: Date.parse(expiresAt),
+        dispatchDeadline: Date.parse(dispatchDeadline),
+        outcome: "pending",
+      });
+      return { attempts: [...state.attempts, at], requests, latestRequestId: requestId };
+    }
+    case "PasswordResetRejected":
+      // Attempts on unknown emails count too, so the limits hold for them; refusals do not.
+      return event.data.reason === "unknown_email"
+        ? { ...state, attempts: [...state.attempts, at] }
+        : state;
+    case "PasswordResetEmailSent":
+    case "PasswordResetEmailFailed": {
+      const request = state.requests.get(event.data.requestId);
+      if (!request) return state;
+      const requests = new Map(state.requests);
+      requests.set(request.requestId, {
+        ...request,
+        outcome: event.type === "PasswordResetEmailSent" ? "sent" : "failed",
+      });
+      return { ...state, requests };
+    }
+  }
+}
+
+export interface TriggerPasswordReset {
+  type: "TriggerPasswordReset";
+  requestId: string;
+  now: number;
+  ipHash: string;
+  /** The account found for the email, with the sealed values prepared for it; null if none. */
+  account: null | {
+    userId: string;
+    codeHash: string;
+    sealedCode: string;
+    sealedEmail: string;
+    sealedIp: string;
+    sealedUserAgent: string;
+  };
+  codeTtlMs: number;
+  dispatchWindowMs: number;
+  rateLimits: boolean;
+}
+
+export type TriggerDecision =
+  | { outcome: "requested"; events: [PasswordResetRequested] }
+  | { outcome: "unknown_email"; events: [PasswordResetRejected] }
+  | { outcome: "rate_limited"; retryAfterSeconds: number; events: [PasswordResetRejected] };
+
+/** Per-email limits first (they hold for unknown emails too), then the account, then the code. */
+export function decideTrigger(command: TriggerPasswordReset, state: ResetState): TriggerDecision {
+  const { requestId, now, ipHash } = command;
+  if (command.rateLimits) {
+    const limited = emailLimit(state.attempts, now);
+    if (limited) {
+      const retryAfterSeconds = Math.max(1, Math.ceil(limited.retryAfterMs / 1000));
+      return {
+        outcome: "rate_limited",
+        retryAfterSeconds,
+        events: [
+          rejected({
+            requestId,
+            reason: "rate_limited",
+            limit: limited.limit,
+            retryAfterSeconds,
+            ipHash,
+          }),
+        ],
+      };
+    }
+  }
+  const account = command.account;
+  if (account === null) {
+    return {
+      outcome: "unknown_email",
+      events: [rejected({ requestId, reason: "unknown_email", ipHash })],
+    };
+  }
+  return {
+    outcome: "requested",
+    events: [
+      {
+        type: "PasswordResetRequested",
+        data: {
+          requestId,
+          ...account,
+          expiresAt: new Date(now + command.codeTtlMs).toISOString(),
+          dispatchDeadline: new Date(now + command.dispatchWindowMs).toISOString(),
+        },
+      },
+    ],
+  };
+}
+
+export function rejectionFor(
+  requestId: string,
+  ipHash: string,
+  limit: RateLimitName,
+  retryAfterSeconds: number,
+): PasswordResetRejected {
+  return rejected({ requestId, reason: "rate_limited", limit, retryAfterSeconds, ipHash });
+}
+
+function rejected(data: PasswordResetRejected["data"]): PasswordResetRejected {
+  return { type: "PasswordResetRejected", data };
+}
+
+function emailLimit(
+  attempts: readonly number[],
+  now: number,
+): { limit: RateLimitName; retryAfterMs: number } | undefined {
+  const hourly = windowLimit(
+    limits.triggerPerEmailHourly.max,
+    limits.triggerPerEmailHourly.windowMs,
+    attempts,
+    now,
+  );
+  if (!hourly.allowed) return { limit: "email_hourly", retryAfterMs: hourly.retryAfterMs };
+  const burst = gcra(limits.triggerPerEmail, tatAfter(limits.triggerPerEmail, attempts), now);
+  if (!burst.allowed) return { limit: "email_burst", retryAfterMs: burst.retryAfterMs };
+  return undefined;
+}
+
+/** How far back the rules look: the service reads only this much of a long stream's history. */
+export const HISTORY_WINDOW_MS = limits.triggerPerEmailHourly.windowMs;

@@ -1,0 +1,135 @@
+import { randomUUID } from "node:crypto";
+import type { PasswordResetEvent } from "../../events/password-reset";
+import { findUserByEmail } from "../accounts/service";
+import type { AppContext } from "../context";
+import { type RecordedEvent, VersionConflictError } from "../event-store";
+import { HttpError, tooManyRequests } from "../http/errors";
+import { keyedHash, seal } from "../privacy";
+import { limits } from "../rate-limits/gcra";
+import { takeToken } from "../rate-limits/store";
+import { generateResetCode } from "./code";
+import {
+  decideTrigger,
+  evolve,
+  HISTORY_WINDOW_MS,
+  initialResetState,
+  type ResetState,
+  rejectionFor,
+  type TriggerPasswordReset,
+} from "./decider";
+import { resetStreamId } from "./streams";
+
+export interface TriggerInput {
+  email: string;
+  ip: string;
+  userAgent: string;
+  httpRequestId: string;
+}
+
+const MAX_DECIDE_ATTEMPTS = 5;
+
+export const codeHash = (ctx: AppContext, normalisedCode: string) =>
+  keyedHash(ctx.keyring, "reset-code", normalisedCode);
+
+/** The part of an email's reset history the rules look at, and the stream's version. */
+export async function loadResetState(
+  ctx: AppContext,
+  streamId: string,
+  now: number,
+): Promise<{ state: ResetState; version: number }> {
+  const events = (await ctx.store.readStream(streamId, {
+    since: new Date(now - HISTORY_WINDOW_MS),
+  })) as RecordedEvent<PasswordResetEvent>[];
+  return {
+    state: events.reduce(evolve, initialResetState()),
+    version: events.at(-1)?.streamVersion ?? 0,
+  };
+}
+
+/**
+ * Records the request (or its rejection) and, for a request, waits for the email's outcome.
+ * Resolves only when the provider accepted the message; every other ending is an HttpError.
+ */
+export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput): Promise<void> {
+  const { config, keyring } = ctx;
+  const requestId = randomUUID();
+  const streamId = resetStreamId(keyring, input.email);
+  const ipHash = keyedHash(keyring, "ip", input.ip);
+  const metadata = { requestId: input.httpRequestId, correlationId: requestId };
+
+  if (config.rateLimits) {
+    const byIp = await takeToken(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
+    if (!byIp.allowed) {
+      const retryAfterSeconds = Math.ceil(byIp.retryAfterMs / 1000);
+      await ctx.store.append(streamId, "any", [
+        { ...rejectionFor(requestId, ipHash, "ip_hourly", retryAfterSeconds), metadata },
+      ]);
+      throw tooManyRequests(retryAfterSeconds);
+    }
+  }
+
+  const user = await findUserByEmail(ctx, input.email);
+  // No key means the user was erased a moment ago: the same as no account.
+  const key = user ? await ctx.dataKeys.find(user.id) : undefined;
+  const code = generateResetCode();
+  const account =
+    user && key
+      ? {
+          userId: user.id,
+          codeHash: codeHash(ctx, code),
+          sealedCode: seal(key, user.id, code),
+          sealedEmail: user.sealed_email,
+          sealedIp: seal(key, user.id, input.ip),
+          sealedUserAgent: seal(key, user.id, input.userAgent),
+        }
+      : null;
+
+  const dispatchTimeoutMs = config.resetDispatchTimeoutMs;
+  // The email must be settled a little before the handler stops waiting, so the answer is exact.
+  const dispatchWindowMs = dispatchTimeoutMs - Math.min(250, Math.floor(dispatchTimeoutMs / 5));
+  const outcome = ctx.resetOutcomes.expect(requestId, streamId);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const now = Date.now();
+      const { state, version } = await loadResetState(ctx, streamId, now);
+      const command: TriggerPasswordReset = {
+        type: "TriggerPasswordReset",
+        requestId,
+        now,
+        ipHash,
+        account,
+        codeTtlMs: config.resetCodeTtlSeconds * 1000,
+        dispatchWindowMs,
+        rateLimits: config.rateLimits,
+      };
+      const decision = decideTrigger(command, state);
+      try {
+        await ctx.store.append(
+          streamId,
+          version,
+          decision.events.map((e) => ({ ...e, metadata })),
+        );
+      } catch (error) {
+        if (error instanceof VersionConflictError && attempt < MAX_DECIDE_ATTEMPTS) continue;
+        throw error;
+      }
+
+      if (decision.outcome === "rate_limited") throw tooManyRequests(decision.retryAfterSeconds);
+      if (decision.outcome === "unknown_email") {
+        if (config.unknownEmail === "conceal") return;
+        throw new HttpError(404, "user not found");
+      }
+      const result = await outcome.wait(version, dispatchTimeoutMs);
+      if (result?.type === "PasswordResetEmailSent") return;
+      ctx.log.warn("reset email not sent", {
+        requestId,
+        httpRequestId: input.httpRequestId,
+        outcome: result?.type ?? "no outcome before the deadline",
+        reason: result?.type === "PasswordResetEmailFailed" ? result.data.reason : undefined,
+      });
+      throw new HttpError(500, "internal error");
+    }
+  } finally {
+    outcome.cancel();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The generic cell rate algorithm: `burst` requests at once, then one every `intervalMs`.
+ * Pure: the state is the theoretical arrival time (TAT) of the next request.
+ */
+export interface RatePolicy {
+  intervalMs: number;
+  burst: number;
+}
+
+export type RateDecision =
+  | { allowed: true; tat: number }
+  | { allowed: false; retryAfterMs: number };
+
+export function gcra(policy: RatePolicy, tat: number, now: number): RateDecision {
+  const next = Math.max(tat, now) + policy.intervalMs;
+  const earliest = next - policy.burst * policy.intervalMs;
+  if (earliest <= now) return { allowed: true, tat: next };
+  return { allowed: false, retryAfterMs: earliest - now };
+}
+
+/** The TAT after a history of allowed requests at the given times (oldest first). */
+export function tatAfter(policy: RatePolicy, times: readonly number[]): number {
+  let tat = 0;
+  for (const t of times) tat = Math.max(tat, t) + policy.intervalMs;
+  return tat;
+}
+
+/** At most `max` in any window of `windowMs`; the wait until the oldest one leaves the window. */
+export function windowLimit(
+  max: number,
+  windowMs: number,
+  times: readonly number[],
+  now: number,
+): { allowed: true } | { allowed: false; retryAfterMs: number } {
+  const inWindow = times.filter((t) => t > now - windowMs);
+  if (inWindow.length < max) return { allowed: true };
+  const oldestThatMustLeave = inWindow[inWindow.length - max] ?? now;
+  return { allowed: false, retryAfterMs: oldestThatMustLeave + windowMs - now };
+}
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/** The contract's limits (§4). */
+export const limits = {
+  triggerPerEmail: { intervalMs: MINUTE, burst: 3 } satisfies RatePolicy,
+  triggerPerEmailHourly: { max: 10, windowMs: HOUR },
+  triggerPerIp: { intervalMs: HOUR / 30, burst: 30 } satisfies RatePolicy,
+  failedCodesPerIp: { intervalMs: (15 * MINUTE) / 10, burst: 10 } satisfies RatePolicy,
+} as const;
