@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
-import { silentLogger } from "../../src/log";
+import { createLogger, type Logger } from "../../src/log";
 import { createRuntime, type Runtime } from "../../src/runtime";
 import { createTestDatabase, type TestDatabase } from "./database";
 
@@ -25,10 +25,14 @@ export interface TestRuntime {
 export const testSecret = () => randomBytes(32).toString("hex");
 
 /** The whole service in-process on a fresh test database, driven through app.handle(). */
-export async function createTestRuntime(env: Record<string, string> = {}): Promise<TestRuntime> {
+export async function createTestRuntime(
+  env: Record<string, string> = {},
+  options: { log?: Logger } = {},
+): Promise<TestRuntime> {
   const testDb = await createTestDatabase({ migrate: false });
   const config = loadConfig({ SECRET_KEY: testSecret(), ...env });
-  const runtime = await createRuntime(config, { database: testDb.database, log: silentLogger });
+  const log = options.log ?? createLogger(() => {});
+  const runtime = await createRuntime(config, { database: testDb.database, log });
   await runtime.start();
   const app = createApp(runtime);
   return {
