@@ -47,13 +47,45 @@ export type PasswordResetEmailFailed = Event<
   { requestId: string; reason: string; status?: number; attempts: number }
 >;
 
+export type CodeRejectionReason =
+  | "unknown_code"
+  | "wrong_code"
+  | "expired"
+  | "superseded"
+  | "used"
+  | "locked";
+
+/**
+ * A reset attempt that failed. In the email's stream when the code or the email named one;
+ * otherwise in the client's attempts stream. `locked` marks the wrong try that locked the code.
+ */
+export type PasswordResetCodeRejected = Event<
+  "PasswordResetCodeRejected",
+  {
+    requestId?: string;
+    reason: CodeRejectionReason;
+    failedAttempts?: number;
+    locked?: boolean;
+    ipHash: string;
+  }
+>;
+
+export type PasswordResetCompleted = Event<
+  "PasswordResetCompleted",
+  { requestId: string; userId: string; sealedIp: string; sealedUserAgent: string }
+>;
+
 export type PasswordResetEvent =
   | PasswordResetRequested
   | PasswordResetRejected
   | PasswordResetEmailSent
-  | PasswordResetEmailFailed;
+  | PasswordResetEmailFailed
+  | PasswordResetCodeRejected
+  | PasswordResetCompleted;
 
 export const passwordResetStreamPrefix = "password-reset-";
+/** Failed codes that named no known request: one stream per client (keyed hash of the IP). */
+export const resetAttemptsStreamPrefix = "password-reset-attempts-";
 
 export const isDispatchOutcome = (event: {
   type: string;

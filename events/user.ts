@@ -19,11 +19,27 @@ export type UserLoggedIn = Event<
 
 export type PasswordChanged = Event<
   "PasswordChanged",
-  { userId: string; sealedPasswordHash: string; reason: "reset" }
+  { userId: string; sealedPasswordHash: string; reason: "reset"; requestId: string }
+>;
+
+export type PasswordChangedNoticeSent = Event<
+  "PasswordChangedNoticeSent",
+  { changeEventId: string; provider: string; providerMessageId: string; attempts: number }
+>;
+
+export type PasswordChangedNoticeFailed = Event<
+  "PasswordChangedNoticeFailed",
+  { changeEventId: string; reason: string; status?: number; attempts: number }
 >;
 
 export type PersonalDataErased = Event<"PersonalDataErased", { userId: string }>;
 
-export type UserEvent = UserRegistered | UserLoggedIn | PasswordChanged | PersonalDataErased;
+export type UserEvent =
+  | UserRegistered
+  | UserLoggedIn
+  | PasswordChanged
+  | PasswordChangedNoticeSent
+  | PasswordChangedNoticeFailed
+  | PersonalDataErased;
 
 export const userStreamId = (userId: string) => `user-${userId}`;

@@ -5,11 +5,11 @@ import {
   type PasswordResetRequested,
 } from "../events/password-reset";
 import {
+  appendPatiently,
   deterministicUuid,
   type EventStore,
   type ReactorHandler,
   type RecordedEvent,
-  VersionConflictError,
 } from "../src/event-store";
 import type { Logger } from "../src/log";
 import { deliverWithRetry } from "../src/mail/deliver";
@@ -19,7 +19,6 @@ import { formatResetCode } from "../src/password-reset/code";
 import { type DataKeys, unseal } from "../src/privacy";
 
 export const RESET_MAILER = "reset-mailer";
-const OUTCOME_APPEND_PATIENCE_MS = 60_000;
 
 type Outcome = PasswordResetEmailSent | PasswordResetEmailFailed;
 
@@ -87,40 +86,6 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
     };
   }
 
-  /**
-   * The send already happened: retry only the append (a racing trigger moves the stream's
-   * version; the database may blink), never the send, for as long as a retry can still help.
-   */
-  async function appendOutcome(event: RecordedEvent<PasswordResetRequested>, outcome: Outcome) {
-    const { requestId } = event.data;
-    const write = {
-      ...outcome,
-      eventId: outcomeEventId(requestId),
-      metadata: {
-        requestId: event.metadata.requestId,
-        correlationId: event.metadata.correlationId ?? requestId,
-        causationId: event.eventId,
-      },
-    };
-    const giveUpAt = now() + OUTCOME_APPEND_PATIENCE_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await deps.store.append(event.streamId, "any", [write]);
-        return;
-      } catch (error) {
-        if (now() > giveUpAt) throw error;
-        if (!(error instanceof VersionConflictError)) {
-          deps.log.warn("recording the reset email outcome failed; retrying", {
-            requestId,
-            attempt,
-            error,
-          });
-          await Bun.sleep(Math.min(2_000, 50 * 2 ** attempt));
-        }
-      }
-    }
-  }
-
   return {
     kind: "reactor",
     concurrency: deps.concurrency ?? 64,
@@ -134,7 +99,23 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
       if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
 
       const outcome = await dispatch(event);
-      await appendOutcome(event, outcome);
+      // The send already happened: only the append is retried from here on, never the send.
+      await appendPatiently(
+        deps.store,
+        event.streamId,
+        [
+          {
+            ...outcome,
+            eventId: outcomeEventId(requestId),
+            metadata: {
+              requestId: event.metadata.requestId,
+              correlationId: event.metadata.correlationId ?? requestId,
+              causationId: event.eventId,
+            },
+          },
+        ],
+        { log: deps.log, now },
+      );
     },
   };
 }

@@ -1,5 +1,10 @@
 import { activeResetCodesProjection } from "../projections/active-reset-codes";
+import {
+  PASSWORD_CHANGED_MAILER,
+  passwordChangedMailer,
+} from "../projections/password-changed-mailer";
 import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
+import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
 import type { Config } from "./config";
 import type { AppContext } from "./context";
@@ -9,6 +14,7 @@ import {
   EventBus,
   EventStore,
   NOTIFY_CHANNEL,
+  type ReactorHandler,
   Subscription,
 } from "./event-store";
 import { createLogger, type Logger } from "./log";
@@ -51,16 +57,21 @@ export async function createRuntime(
   const dataKeys = new DataKeys(database.db, keyring);
   store.registerInline(usersProjection({ dataKeys, keyring }));
   store.registerInline(activeResetCodesProjection);
+  store.registerInline(sessionsProjection);
 
   const mailer = options.mailer ?? chooseMailer(config, log);
-  const subscriptions = [
+  const mailerDeps = { db: database.db, store, dataKeys, mailer, mailFrom: config.mailFrom, log };
+  const subscribe = (name: string, types: string[], handler: ReactorHandler) =>
     new Subscription(database.db, store, bus, {
-      name: RESET_MAILER,
-      types: ["PasswordResetRequested"],
-      handler: resetMailer({ store, dataKeys, mailer, mailFrom: config.mailFrom, log }),
+      name,
+      types,
+      handler,
       leaseMs: options.leaseMs,
       log: (message, error) => log.error(message, { error }),
-    }),
+    });
+  const subscriptions = [
+    subscribe(RESET_MAILER, ["PasswordResetRequested"], resetMailer(mailerDeps)),
+    subscribe(PASSWORD_CHANGED_MAILER, ["PasswordChanged"], passwordChangedMailer(mailerDeps)),
   ];
   let unlisten: (() => Promise<void>) | undefined;
 

@@ -19,6 +19,15 @@ export function parseRegistration(body: Record<string, unknown>): Credentials {
   return { email: normalised, password };
 }
 
+/** Login takes any strings: a wrong format is just wrong credentials. */
+export function parseLogin(body: Record<string, unknown>): Credentials {
+  const { email, password } = body;
+  if (!presentString(email) || !presentString(password)) {
+    throw new HttpError(400, "email and password are required");
+  }
+  return { email: normaliseEmail(email), password };
+}
+
 export interface PublicUser {
   id: string;
   email: string;

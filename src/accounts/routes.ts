@@ -2,9 +2,9 @@ import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { readJsonObject } from "../http/body";
 import { errorSchema, jsonBody, jsonResponse } from "../http/openapi";
-import { requestIdOf } from "../http/request";
-import { examples, parseRegistration } from "./model";
-import { registerUser } from "./service";
+import { clientIpOf, requestIdOf } from "../http/request";
+import { examples, parseLogin, parseRegistration } from "./model";
+import { currentUser, login, registerUser } from "./service";
 
 const credentialsSchema = {
   type: "object",
@@ -25,38 +25,104 @@ const userSchema = {
   required: ["id", "email", "created_at"],
 } as const;
 
+const apiError = (example: string) => ({ schema: errorSchema, example: { error: example } });
+
 export function accountRoutes(ctx: AppContext) {
-  return new Elysia({ name: "accounts" }).post(
-    "/v1/auth/register",
-    async ({ request, set }) => {
-      const credentials = parseRegistration(await readJsonObject(request));
-      const user = await registerUser(ctx, credentials, { requestId: requestIdOf(request) });
-      set.status = 201;
-      return { user };
-    },
-    {
-      parse: "none",
-      detail: {
-        tags: ["Auth"],
-        summary: "Register",
-        description: "Creates an account. The email is normalised (trimmed, lower-cased).",
-        operationId: "register",
-        requestBody: jsonBody(credentialsSchema),
-        responses: {
-          "201": jsonResponse("Registered", {
-            schema: { type: "object", properties: { user: userSchema }, required: ["user"] },
-            example: { user: examples.user },
-          }),
-          "400": jsonResponse("Missing fields, invalid email or weak password", {
-            schema: errorSchema,
-            example: { error: "email and password are required" },
-          }),
-          "409": jsonResponse("Email already registered", {
-            schema: errorSchema,
-            example: { error: "email already registered" },
-          }),
+  return new Elysia({ name: "accounts" })
+    .post(
+      "/v1/auth/register",
+      async ({ request, set }) => {
+        const credentials = parseRegistration(await readJsonObject(request));
+        const user = await registerUser(ctx, credentials, { requestId: requestIdOf(request) });
+        set.status = 201;
+        return { user };
+      },
+      {
+        parse: "none",
+        detail: {
+          tags: ["Auth"],
+          summary: "Register",
+          description: "Creates an account. The email is normalised (trimmed, lower-cased).",
+          operationId: "register",
+          requestBody: jsonBody(credentialsSchema),
+          responses: {
+            "201": jsonResponse("Registered", {
+              schema: { type: "object", properties: { user: userSchema }, required: ["user"] },
+              example: { user: examples.user },
+            }),
+            "400": jsonResponse("Missing fields, invalid email or weak password", {
+              schema: errorSchema,
+              example: { error: "email and password are required" },
+            }),
+            "409": jsonResponse("Email already registered", {
+              schema: errorSchema,
+              example: { error: "email already registered" },
+            }),
+          },
         },
       },
-    },
-  );
+    )
+    .post(
+      "/v1/auth/login",
+      async ({ request, server }) => {
+        const credentials = parseLogin(await readJsonObject(request));
+        return login(ctx, credentials, {
+          ip: clientIpOf(request, server, ctx.config.trustProxy),
+          userAgent: (request.headers.get("user-agent") ?? "").slice(0, 512),
+          requestId: requestIdOf(request),
+        });
+      },
+      {
+        parse: "none",
+        detail: {
+          tags: ["Auth"],
+          summary: "Login",
+          description:
+            "Opens a session. The token is opaque; send it as `Authorization: Bearer <token>`.",
+          operationId: "login",
+          requestBody: jsonBody(credentialsSchema),
+          responses: {
+            "200": jsonResponse("Logged in", {
+              schema: {
+                type: "object",
+                properties: {
+                  token: { type: "string" },
+                  expires_at: { type: "string", format: "date-time" },
+                  user: userSchema,
+                },
+                required: ["token", "expires_at", "user"],
+              },
+              example: {
+                token: "q8Zp2vQ0b4Xw5nL1y7Rk3tHc9dGf6sJm-Ae0uBiVoWx",
+                expires_at: "2026-11-28T10:00:00.000Z",
+                user: examples.user,
+              },
+            }),
+            "400": jsonResponse("Missing fields", apiError("email and password are required")),
+            "401": jsonResponse("Unknown email or wrong password", apiError("invalid credentials")),
+          },
+        },
+      },
+    )
+    .get(
+      "/v1/auth/me",
+      async ({ request }) => ({
+        user: await currentUser(ctx, request.headers.get("authorization")),
+      }),
+      {
+        detail: {
+          tags: ["Auth"],
+          summary: "Current user",
+          operationId: "me",
+          security: [{ bearer: [] }],
+          responses: {
+            "200": jsonResponse("The session's user", {
+              schema: { type: "object", properties: { user: userSchema }, required: ["user"] },
+              example: { user: examples.user },
+            }),
+            "401": jsonResponse("Missing, unknown or ended session", apiError("unauthorized")),
+          },
+        },
+      },
+    );
 }

@@ -1,12 +1,36 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { userStreamId } from "../../events/user";
 import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import { isUniqueViolation } from "../db";
 import { HttpError } from "../http/errors";
-import { seal } from "../privacy";
+import { keyedHash, seal, unseal } from "../privacy";
 import { decideAccount, initialAccountState } from "./decider";
 import type { Credentials, PublicUser } from "./model";
+
+const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+const invalidCredentials = () => new HttpError(401, "invalid credentials");
+const unauthorized = () => new HttpError(401, "unauthorized");
+// Verifying against this when the email is unknown keeps both failures equally slow.
+const decoyHash = Bun.password.hash("decoy-password-for-unknown-accounts", {
+  algorithm: "argon2id",
+});
+
+type UserRow = { id: string; sealed_email: string; created_at: Date };
+
+/** The user as the API shows it; undefined when the user's data key is gone (erased). */
+export async function publicUser(ctx: AppContext, user: UserRow): Promise<PublicUser | undefined> {
+  const key = await ctx.dataKeys.find(user.id);
+  if (!key) return undefined;
+  return {
+    id: user.id,
+    email: unseal(key, user.id, user.sealed_email),
+    created_at: user.created_at.toISOString(),
+  };
+}
+
+export const sessionTokenHash = (ctx: AppContext, token: string) =>
+  keyedHash(ctx.keyring, "session", token);
 
 const emailTaken = () => new HttpError(409, "email already registered");
 
@@ -57,4 +81,84 @@ export async function registerUser(
     .where("id", "=", userId)
     .executeTakeFirstOrThrow();
   return { id: user.id, email: credentials.email, created_at: user.created_at.toISOString() };
+}
+
+export interface ClientInfo {
+  ip: string;
+  userAgent: string;
+  requestId: string;
+}
+
+/** Opens a session: an opaque 256-bit token, stored only as a keyed hash, with an expiry. */
+export async function login(
+  ctx: AppContext,
+  credentials: Credentials,
+  client: ClientInfo,
+): Promise<{ token: string; expires_at: string; user: PublicUser }> {
+  const user = await findUserByEmail(ctx, credentials.email);
+  const valid = await Bun.password.verify(
+    credentials.password,
+    user?.password_hash ?? (await decoyHash),
+  );
+  const key = user && valid ? await ctx.dataKeys.find(user.id) : undefined;
+  if (!user || !key) throw invalidCredentials();
+  const shown = {
+    id: user.id,
+    email: credentials.email,
+    created_at: user.created_at.toISOString(),
+  };
+
+  const token = randomBytes(32).toString("base64url");
+  const sessionId = randomUUID();
+  const expiresAt = new Date(Date.now() + SESSION_TTL_MS);
+  await ctx.store.transact(async (trx) => {
+    await trx
+      .insertInto("sessions")
+      .values({
+        token_hash: sessionTokenHash(ctx, token),
+        session_id: sessionId,
+        user_id: user.id,
+        expires_at: expiresAt,
+      })
+      .execute();
+    return [
+      {
+        streamId: userStreamId(user.id),
+        expectedVersion: "any",
+        events: [
+          {
+            type: "UserLoggedIn",
+            data: {
+              userId: user.id,
+              sessionId,
+              expiresAt: expiresAt.toISOString(),
+              sealedIp: seal(key, user.id, client.ip),
+              sealedUserAgent: seal(key, user.id, client.userAgent),
+            },
+            metadata: { requestId: client.requestId, correlationId: client.requestId },
+          },
+        ],
+      },
+    ];
+  });
+  return { token, expires_at: expiresAt.toISOString(), user: shown };
+}
+
+/** The user behind a bearer token, if the session is live. */
+export async function currentUser(
+  ctx: AppContext,
+  authorization: string | null,
+): Promise<PublicUser> {
+  const token = authorization?.match(/^Bearer ([A-Za-z0-9_-]{20,200})$/)?.[1];
+  if (!token) throw unauthorized();
+  const row = await ctx.db
+    .selectFrom("sessions")
+    .innerJoin("users", "users.id", "sessions.user_id")
+    .select(["users.id", "users.sealed_email", "users.created_at"])
+    .where("sessions.token_hash", "=", sessionTokenHash(ctx, token))
+    .where("sessions.expires_at", ">", new Date())
+    .executeTakeFirst();
+  const user = row ? await publicUser(ctx, row) : undefined;
+  if (!user) throw unauthorized();
+  return user;
 }

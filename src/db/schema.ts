@@ -54,6 +54,14 @@ export interface RateLimitsTable {
   tat: Timestamp;
 }
 
+export interface SessionsTable {
+  token_hash: string;
+  session_id: string;
+  user_id: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+}
+
 export interface Schema {
   events: EventsTable;
   subscriptions: SubscriptionsTable;
@@ -61,4 +69,5 @@ export interface Schema {
   users: UsersTable;
   reset_codes: ResetCodesTable;
   rate_limits: RateLimitsTable;
+  sessions: SessionsTable;
 }

@@ -1,5 +1,6 @@
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
 export { deterministicUuid } from "./ids";
+export { appendPatiently } from "./patient-append";
 export {
   type AppendResult,
   compareCheckpoints,

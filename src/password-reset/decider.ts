@@ -1,4 +1,7 @@
 import type {
+  CodeRejectionReason,
+  PasswordResetCodeRejected,
+  PasswordResetCompleted,
   PasswordResetEvent,
   PasswordResetRejected,
   PasswordResetRequested,
@@ -22,7 +25,14 @@ export interface RequestState {
   expiresAt: number;
   dispatchDeadline: number;
   outcome: "pending" | "sent" | "failed";
+  /** Wrong tries made with the account's email while this was the latest code. */
+  failedAttempts: number;
+  locked: boolean;
+  used: boolean;
 }
+
+/** Wrong tries (with the email given) that lock a code. */
+export const MAX_FAILED_ATTEMPTS = 5;
 
 export const initialResetState = (): ResetState => ({
   attempts: [],
@@ -46,6 +56,9 @@ export function evolve(
         expiresAt: Date.parse(expiresAt),
         dispatchDeadline: Date.parse(dispatchDeadline),
         outcome: "pending",
+        failedAttempts: 0,
+        locked: false,
+        used: false,
       });
       return { attempts: [...state.attempts, at], requests, latestRequestId: requestId };
     }
@@ -65,7 +78,27 @@ export function evolve(
       });
       return { ...state, requests };
     }
+    case "PasswordResetCodeRejected": {
+      const { requestId, failedAttempts, locked } = event.data;
+      const request = requestId === undefined ? undefined : state.requests.get(requestId);
+      if (!request || failedAttempts === undefined) return state;
+      return withRequest(state, {
+        ...request,
+        failedAttempts,
+        locked: request.locked || locked === true,
+      });
+    }
+    case "PasswordResetCompleted": {
+      const request = state.requests.get(event.data.requestId);
+      return request ? withRequest(state, { ...request, used: true }) : state;
+    }
   }
+}
+
+function withRequest(state: ResetState, request: RequestState): ResetState {
+  const requests = new Map(state.requests);
+  requests.set(request.requestId, request);
+  return { ...state, requests };
 }
 
 export interface TriggerPasswordReset {
@@ -168,3 +201,83 @@ function emailLimit(
 
 /** How far back the rules look: the service reads only this much of a long stream's history. */
 export const HISTORY_WINDOW_MS = limits.triggerPerEmailHourly.windowMs;
+
+export interface ResetPassword {
+  type: "ResetPassword";
+  now: number;
+  ipHash: string;
+  /** The request whose code matched (by keyed hash), or null when the code matched none here. */
+  codeRequestId: string | null;
+  /** Whether the caller named the account: only then do wrong tries count toward the lock. */
+  emailGiven: boolean;
+  /** Seals for the completion, prepared for the account the code belongs to. */
+  sealedIp: string;
+  sealedUserAgent: string;
+}
+
+export type ResetDecision =
+  | { outcome: "completed"; userId: string; requestId: string; events: [PasswordResetCompleted] }
+  | { outcome: "rejected"; reason: CodeRejectionReason; events: [PasswordResetCodeRejected] };
+
+/**
+ * A code is good once: it must be the latest, unexpired, unused and unlocked. With the email
+ * given, every failure counts against the latest code, and the fifth locks it for good.
+ */
+export function decideReset(command: ResetPassword, state: ResetState): ResetDecision {
+  const named =
+    command.codeRequestId === null ? undefined : state.requests.get(command.codeRequestId);
+  const latest =
+    state.latestRequestId === undefined ? undefined : state.requests.get(state.latestRequestId);
+
+  let reason: CodeRejectionReason | undefined;
+  if (!named)
+    reason =
+      command.codeRequestId === null
+        ? command.emailGiven
+          ? "wrong_code"
+          : "unknown_code"
+        : "expired";
+  else if (named.locked || (command.emailGiven && latest?.locked)) reason = "locked";
+  else if (named.used) reason = "used";
+  else if (named.requestId !== latest?.requestId) reason = "superseded";
+  else if (command.now >= named.expiresAt) reason = "expired";
+
+  if (reason === undefined && named) {
+    return {
+      outcome: "completed",
+      userId: named.userId,
+      requestId: named.requestId,
+      events: [
+        {
+          type: "PasswordResetCompleted",
+          data: {
+            requestId: named.requestId,
+            userId: named.userId,
+            sealedIp: command.sealedIp,
+            sealedUserAgent: command.sealedUserAgent,
+          },
+        },
+      ],
+    };
+  }
+  const rejection = reason ?? "unknown_code";
+  const counts = command.emailGiven && latest && !latest.used && !latest.locked;
+  const data: PasswordResetCodeRejected["data"] = counts
+    ? {
+        requestId: latest.requestId,
+        reason: rejection,
+        failedAttempts: latest.failedAttempts + 1,
+        ...(latest.failedAttempts + 1 >= MAX_FAILED_ATTEMPTS ? { locked: true } : {}),
+        ipHash: command.ipHash,
+      }
+    : {
+        ...(named ? { requestId: named.requestId } : {}),
+        reason: rejection,
+        ipHash: command.ipHash,
+      };
+  return {
+    outcome: "rejected",
+    reason: rejection,
+    events: [{ type: "PasswordResetCodeRejected", data }],
+  };
+}

@@ -1,14 +1,16 @@
 import { randomUUID } from "node:crypto";
-import type { PasswordResetEvent } from "../../events/password-reset";
+import { type PasswordResetEvent, resetAttemptsStreamPrefix } from "../../events/password-reset";
+import { userStreamId } from "../../events/user";
 import { findUserByEmail } from "../accounts/service";
 import type { AppContext } from "../context";
-import { type RecordedEvent, VersionConflictError } from "../event-store";
+import { deterministicUuid, type RecordedEvent, VersionConflictError } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
-import { keyedHash, seal } from "../privacy";
+import { keyedHash, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
-import { takeToken } from "../rate-limits/store";
-import { generateResetCode } from "./code";
+import { peekToken, takeToken } from "../rate-limits/store";
+import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
 import {
+  decideReset,
   decideTrigger,
   evolve,
   HISTORY_WINDOW_MS,
@@ -17,7 +19,11 @@ import {
   rejectionFor,
   type TriggerPasswordReset,
 } from "./decider";
+import { resetMessages } from "./model";
 import { resetStreamId } from "./streams";
+
+const resetAttemptsStreamId = (ipHash: string) =>
+  `${resetAttemptsStreamPrefix}${deterministicUuid(ipHash)}`;
 
 export interface TriggerInput {
   email: string;
@@ -131,5 +137,121 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
     }
   } finally {
     outcome.cancel();
+  }
+}
+
+export interface ResetInput {
+  code: string;
+  newPassword: string;
+  email: string | undefined;
+  ip: string;
+  userAgent: string;
+  httpRequestId: string;
+}
+
+const invalidCode = () => new HttpError(400, resetMessages.invalidCode);
+
+/**
+ * Completes a reset: the code is found by its keyed hash, then the email's stream decides.
+ * Consumption is atomic: the completion is appended at the version the decision saw, so of
+ * two concurrent resets with one code exactly one commits; the other re-reads and sees it used.
+ */
+export async function resetPassword(
+  ctx: AppContext,
+  input: ResetInput,
+): Promise<{ email: string }> {
+  const { config, keyring, db } = ctx;
+  const ipHash = keyedHash(keyring, "ip", input.ip);
+  const limitKey = `reset-failures-ip:${ipHash}`;
+  const metadata = { requestId: input.httpRequestId, correlationId: input.httpRequestId };
+  if (config.rateLimits) {
+    const budget = await peekToken(db, limitKey, limits.failedCodesPerIp);
+    if (!budget.allowed) throw tooManyRequests(budget.retryAfterMs / 1000);
+  }
+  const failed = async (): Promise<never> => {
+    if (config.rateLimits) await takeToken(db, limitKey, limits.failedCodesPerIp);
+    throw invalidCode();
+  };
+
+  const normalised = normaliseResetCode(input.code);
+  const row = isWellFormedResetCode(normalised)
+    ? await db
+        .selectFrom("reset_codes")
+        .selectAll()
+        .where("code_hash", "=", codeHash(ctx, normalised))
+        .executeTakeFirst()
+    : undefined;
+  const streamId = input.email ? resetStreamId(keyring, input.email) : row?.stream_id;
+  if (streamId === undefined) {
+    await ctx.store.append(resetAttemptsStreamId(ipHash), "any", [
+      { type: "PasswordResetCodeRejected", data: { reason: "unknown_code", ipHash }, metadata },
+    ]);
+    return failed();
+  }
+
+  // The account the code belongs to, if it belongs to this stream and the user still exists.
+  const owner = row && row.stream_id === streamId ? row : undefined;
+  const key = owner ? await ctx.dataKeys.find(owner.user_id) : undefined;
+  const user =
+    owner && key
+      ? await db.selectFrom("users").selectAll().where("id", "=", owner.user_id).executeTakeFirst()
+      : undefined;
+  const passwordHash = user
+    ? await Bun.password.hash(input.newPassword, { algorithm: "argon2id" })
+    : undefined;
+
+  for (let attempt = 1; ; attempt++) {
+    const now = Date.now();
+    const { state, version } = await loadResetState(ctx, streamId, now);
+    const decision = decideReset(
+      {
+        type: "ResetPassword",
+        now,
+        ipHash,
+        codeRequestId: user && owner ? owner.request_id : null,
+        emailGiven: input.email !== undefined,
+        sealedIp: key && owner ? seal(key, owner.user_id, input.ip) : "",
+        sealedUserAgent: key && owner ? seal(key, owner.user_id, input.userAgent) : "",
+      },
+      state,
+    );
+    try {
+      if (decision.outcome === "rejected") {
+        await ctx.store.append(
+          streamId,
+          version,
+          decision.events.map((e) => ({ ...e, metadata })),
+        );
+        return failed();
+      }
+      if (!user || !key || !passwordHash) throw new Error("a completed reset needs its user");
+      await ctx.store.appendAll([
+        {
+          streamId,
+          expectedVersion: version,
+          events: decision.events.map((e) => ({ ...e, metadata })),
+        },
+        {
+          streamId: userStreamId(user.id),
+          expectedVersion: "any",
+          events: [
+            {
+              type: "PasswordChanged",
+              data: {
+                userId: user.id,
+                sealedPasswordHash: seal(key, user.id, passwordHash),
+                reason: "reset",
+                requestId: decision.requestId,
+              },
+              metadata,
+            },
+          ],
+        },
+      ]);
+      return { email: unseal(key, user.id, user.sealed_email) };
+    } catch (error) {
+      if (error instanceof VersionConflictError && attempt < MAX_DECIDE_ATTEMPTS) continue;
+      throw error;
+    }
   }
 }

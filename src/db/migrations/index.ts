@@ -2,11 +2,13 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as eventStore from "./0001-event-store";
 import * as privacyAndAccounts from "./0002-privacy-and-accounts";
 import * as passwordReset from "./0003-password-reset";
+import * as sessions from "./0004-sessions";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
   "0002-privacy-and-accounts": privacyAndAccounts,
   "0003-password-reset": passwordReset,
+  "0004-sessions": sessions,
 };
 
 export const migrationProvider: MigrationProvider = {

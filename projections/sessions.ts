@@ -1,0 +1,15 @@
+import type { InlineProjection } from "../src/event-store";
+
+/**
+ * Sessions end with the credential that opened them: a password change or an erasure deletes
+ * every session of the user, in the same transaction as the event. (Login writes the row
+ * itself, beside its UserLoggedIn, because the token's hash never goes into an event.)
+ */
+export const sessionsProjection: InlineProjection = {
+  name: "sessions",
+  handles: ["PasswordChanged", "PersonalDataErased"],
+  async apply(trx, event) {
+    const { userId } = event.data as { userId: string };
+    await trx.deleteFrom("sessions").where("user_id", "=", userId).execute();
+  },
+};

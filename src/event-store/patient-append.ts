@@ -1,0 +1,31 @@
+import type { Logger } from "../log";
+import type { EventStore } from "./store";
+import { type NewEvent, VersionConflictError } from "./types";
+
+/**
+ * Appends at whatever version the stream has reached, retrying through version races and
+ * database blips for up to `patienceMs`. For records of side effects that already happened
+ * (an email was sent): only the append may be retried, never the effect. Give each event a
+ * fixed id so that a retry after an unseen commit is a no-op.
+ */
+export async function appendPatiently(
+  store: EventStore,
+  streamId: string,
+  events: NewEvent[],
+  options: { log: Logger; patienceMs?: number; now?: () => number },
+): Promise<void> {
+  const now = options.now ?? Date.now;
+  const giveUpAt = now() + (options.patienceMs ?? 60_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.append(streamId, "any", events);
+      return;
+    } catch (error) {
+      if (now() > giveUpAt) throw error;
+      if (!(error instanceof VersionConflictError)) {
+        options.log.warn("append failed; retrying", { streamId, attempt, error });
+        await Bun.sleep(Math.min(2_000, 50 * 2 ** attempt));
+      }
+    }
+  }
+}
