@@ -1,6 +1,7 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import { accountRoutes } from "./accounts/routes";
+import { auditRoutes } from "./audit/routes";
 import type { AppContext } from "./context";
 import { errorResponse, HttpError } from "./http/errors";
 import { requestIdOf } from "./http/request";
@@ -22,6 +23,15 @@ export function createApp(ctx: AppContext) {
               "Event-sourced account recovery: reset codes by email, and an auditable history of every reset.",
           },
           servers: [{ url: "http://localhost:3000", description: "Local development server" }],
+          components: {
+            securitySchemes: {
+              bearer: {
+                type: "http",
+                scheme: "bearer",
+                description: "A session token, or AUDIT_TOKEN on /v1/audit",
+              },
+            },
+          },
         },
       }),
     )
@@ -43,7 +53,8 @@ export function createApp(ctx: AppContext) {
     })
     .use(operationsRoutes(ctx))
     .use(accountRoutes(ctx))
-    .use(passwordResetRoutes(ctx));
+    .use(passwordResetRoutes(ctx))
+    .use(auditRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

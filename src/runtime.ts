@@ -8,7 +8,7 @@ import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
 import type { Config } from "./config";
 import type { AppContext } from "./context";
-import { type Database, migrate, openDatabase } from "./db";
+import { type Database, type Db, migrate, openDatabase } from "./db";
 import {
   decodeNotification,
   EventBus,
@@ -22,7 +22,7 @@ import { createConsoleMailer } from "./mail/console";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
 import { DispatchOutcomes } from "./password-reset/outcomes";
-import { DataKeys, deriveKeyring, loadOrCreateDevSecret } from "./privacy";
+import { DataKeys, deriveKeyring, type Keyring, loadOrCreateDevSecret } from "./privacy";
 
 export interface Runtime extends AppContext {
   /** Starts the subscriptions (and their catch-up from the stored checkpoints). */
@@ -39,25 +39,37 @@ export interface RuntimeOptions {
   leaseMs?: number;
 }
 
-/** The composition root: config → database → migrations → store, projections, subscriptions. */
+export interface Core {
+  database: Database;
+  db: Db;
+  keyring: Keyring;
+  bus: EventBus;
+  store: EventStore;
+  dataKeys: DataKeys;
+}
+
+/** The database, keys and event store with its inline projections: what every entry point needs. */
+export async function openCore(config: Config, database?: Database): Promise<Core> {
+  const db =
+    database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  await migrate(db.db);
+  const keyring = deriveKeyring(config.secretKey ?? loadOrCreateDevSecret(config.dataDir));
+  const bus = new EventBus();
+  const store = new EventStore(db.db, bus);
+  const dataKeys = new DataKeys(db.db, keyring);
+  store.registerInline(usersProjection({ dataKeys, keyring }));
+  store.registerInline(activeResetCodesProjection);
+  store.registerInline(sessionsProjection);
+  return { database: db, db: db.db, keyring, bus, store, dataKeys };
+}
+
+/** The composition root: the core, the mailer, the subscriptions, and their start and stop. */
 export async function createRuntime(
   config: Config,
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = options.log ?? createLogger();
-  const database =
-    options.database ??
-    (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
-  await migrate(database.db);
-
-  const secret = config.secretKey ?? loadOrCreateDevSecret(config.dataDir);
-  const keyring = deriveKeyring(secret);
-  const bus = new EventBus();
-  const store = new EventStore(database.db, bus);
-  const dataKeys = new DataKeys(database.db, keyring);
-  store.registerInline(usersProjection({ dataKeys, keyring }));
-  store.registerInline(activeResetCodesProjection);
-  store.registerInline(sessionsProjection);
+  const { database, keyring, bus, store, dataKeys } = await openCore(config, options.database);
 
   const mailer = options.mailer ?? chooseMailer(config, log);
   const mailerDeps = { db: database.db, store, dataKeys, mailer, mailFrom: config.mailFrom, log };
@@ -91,7 +103,13 @@ export async function createRuntime(
       unlisten = await database.listen(NOTIFY_CHANNEL, (payload) => {
         const decoded = decodeNotification(payload);
         if (decoded === undefined) bus.emit("commit", { transactionId: "0", streamIds: [] });
-        else if (decoded.processId !== store.id) bus.emit("commit", decoded.signal);
+        else if (decoded.processId !== store.id) {
+          // Another process may have erased a user: drop cached keys of the streams it wrote.
+          for (const id of decoded.signal.streamIds) {
+            if (id.startsWith("user-")) dataKeys.forget(id.slice(5));
+          }
+          bus.emit("commit", decoded.signal);
+        }
       });
       for (const subscription of subscriptions) subscription.start();
     },

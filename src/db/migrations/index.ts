@@ -3,12 +3,14 @@ import * as eventStore from "./0001-event-store";
 import * as privacyAndAccounts from "./0002-privacy-and-accounts";
 import * as passwordReset from "./0003-password-reset";
 import * as sessions from "./0004-sessions";
+import * as auditIndexes from "./0005-audit-indexes";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
   "0002-privacy-and-accounts": privacyAndAccounts,
   "0003-password-reset": passwordReset,
   "0004-sessions": sessions,
+  "0005-audit-indexes": auditIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,145 @@
+import { Elysia } from "elysia";
+import type { AppContext } from "../context";
+import { HttpError } from "../http/errors";
+import { errorSchema, jsonResponse } from "../http/openapi";
+import { requestIdOf } from "../http/request";
+import { constantTimeEqual } from "../privacy";
+import { parseAuditQuery, queryParams } from "./model";
+import { erasePersonalData, queryAuditEvents } from "./service";
+
+const apiError = (example: string) => ({ schema: errorSchema, example: { error: example } });
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Bearer AUDIT_TOKEN, compared in constant time; the API is off when no token is configured. */
+function authorize(ctx: AppContext, request: Request): void {
+  const expected = ctx.config.auditToken;
+  if (expected === undefined) throw new HttpError(503, "audit api disabled");
+  const given = request.headers.get("authorization")?.match(/^Bearer (.+)$/)?.[1] ?? "";
+  if (!constantTimeEqual(given, expected)) throw new HttpError(401, "unauthorized");
+}
+
+const auditEventSchema = {
+  type: "object",
+  properties: {
+    position: { type: "integer" },
+    stream: { type: "string" },
+    version: { type: "integer" },
+    type: { type: "string" },
+    recorded_at: { type: "string", format: "date-time" },
+    data: { type: "object", additionalProperties: true },
+    metadata: { type: "object", additionalProperties: true },
+  },
+  required: ["position", "stream", "version", "type", "recorded_at", "data", "metadata"],
+} as const;
+
+const exampleEvent = {
+  position: 1042,
+  stream: "password-reset-3f0c2a6e-1b7d-8e44-9a51-6c0d2e8f4b19",
+  version: 3,
+  type: "PasswordResetRequested",
+  recorded_at: "2026-11-27T10:00:00.000Z",
+  data: {
+    requestId: "5b8e0d7c-2f1a-4c39-8e6d-0a9b7c3e1f42",
+    userId: "0193b8f2-5c4e-7d3a-9f10-2b6c8d4e1a77",
+    email: "user@example.com",
+    ip: "203.0.113.7",
+    userAgent: "Mozilla/5.0",
+    expiresAt: "2026-11-27T10:10:00.000Z",
+    dispatchDeadline: "2026-11-27T10:00:09.750Z",
+  },
+  metadata: { requestId: "0d4f…", correlationId: "5b8e0d7c-2f1a-4c39-8e6d-0a9b7c3e1f42" },
+};
+
+const authErrors = {
+  "401": jsonResponse("Missing or wrong token", apiError("unauthorized")),
+  "503": jsonResponse("No AUDIT_TOKEN configured", apiError("audit api disabled")),
+};
+
+export function auditRoutes(ctx: AppContext) {
+  return new Elysia({ name: "audit" })
+    .get(
+      "/v1/audit/events",
+      async ({ request }) => {
+        authorize(ctx, request);
+        const filters = parseAuditQuery(queryParams(new URL(request.url)));
+        return queryAuditEvents(ctx, filters);
+      },
+      {
+        detail: {
+          tags: ["Audit"],
+          summary: "Reset event history",
+          description:
+            'The reset history, oldest first (commit order), filtered and paginated. Personal data is unsealed for live users and shown as "[erased]" for erased ones; codes, code hashes and password hashes are never shown.',
+          operationId: "auditEvents",
+          security: [{ bearer: [] }],
+          parameters: [
+            { name: "email", in: "query", schema: { type: "string", format: "email" } },
+            { name: "user_id", in: "query", schema: { type: "string", format: "uuid" } },
+            {
+              name: "type",
+              in: "query",
+              description: "Repeatable: events of any of these types",
+              schema: { type: "array", items: { type: "string" } },
+              style: "form",
+              explode: true,
+            },
+            { name: "from", in: "query", schema: { type: "string", format: "date-time" } },
+            { name: "to", in: "query", schema: { type: "string", format: "date-time" } },
+            {
+              name: "after",
+              in: "query",
+              description: "Continue after this global position (the previous page's next_after)",
+              schema: { type: "integer" },
+            },
+            {
+              name: "limit",
+              in: "query",
+              schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+            },
+          ],
+          responses: {
+            "200": jsonResponse("A page of events", {
+              schema: {
+                type: "object",
+                properties: {
+                  events: { type: "array", items: auditEventSchema },
+                  next_after: { type: ["integer", "null"] },
+                },
+                required: ["events", "next_after"],
+              },
+              example: { events: [exampleEvent], next_after: null },
+            }),
+            "400": jsonResponse("A bad filter", apiError("invalid query parameter: limit")),
+            ...authErrors,
+          },
+        },
+      },
+    )
+    .delete(
+      "/v1/audit/users/:user_id/personal-data",
+      async ({ request, params, set }) => {
+        authorize(ctx, request);
+        if (!UUID.test(params.user_id)) throw new HttpError(400, "invalid user id");
+        await erasePersonalData(ctx, params.user_id.toLowerCase(), {
+          requestId: requestIdOf(request),
+        });
+        set.status = 204;
+      },
+      {
+        detail: {
+          tags: ["Audit"],
+          summary: "Erase a user's personal data",
+          description:
+            "Destroys the user's data key and account row and records PersonalDataErased. The events stay; their personal data becomes unreadable.",
+          operationId: "erasePersonalData",
+          security: [{ bearer: [] }],
+          responses: {
+            "204": { description: "Erased (or already erased)" },
+            "400": jsonResponse("Not a user id", apiError("invalid user id")),
+            "404": jsonResponse("No such user", apiError("user not found")),
+            ...authErrors,
+          },
+        },
+      },
+    );
+}

@@ -1,0 +1,129 @@
+import { sql } from "kysely";
+import { userStreamId } from "../../events/user";
+import { emailLookup } from "../../projections/users";
+import type { AppContext } from "../context";
+import { toRecordedEvent } from "../event-store/store";
+import { HttpError } from "../http/errors";
+import { resetStreamId } from "../password-reset/streams";
+import type { AuditEvent, AuditFilters } from "./model";
+import { presentFields, subjectOf } from "./present";
+
+export type AuditContext = Pick<AppContext, "db" | "keyring" | "dataKeys" | "store">;
+
+export interface AuditPage {
+  events: AuditEvent[];
+  /** Pass as `after` for the next page; null when this page was the last one for now. */
+  next_after: number | null;
+}
+
+/**
+ * The reset history, oldest first in commit-visibility order: only transactions below the
+ * oldest running one are shown, and pages resume after the (transaction, position) of the last
+ * event seen, so an event that commits late is never skipped and none is shown twice.
+ */
+export async function queryAuditEvents(
+  ctx: AuditContext,
+  filters: AuditFilters,
+): Promise<AuditPage> {
+  const { db, keyring } = ctx;
+  const conditions = [sql`e.transaction_id < s.horizon`];
+
+  if (filters.email !== undefined) {
+    const resetStream = resetStreamId(keyring, filters.email);
+    const current = await db
+      .selectFrom("users")
+      .select("id")
+      .where("email_lookup", "=", emailLookup(keyring, filters.email))
+      .executeTakeFirst();
+    const streams = [resetStream, ...(current ? [userStreamId(current.id)] : [])];
+    conditions.push(sql`(e.stream_id = any(${streams}::text[]) or e.stream_id in (
+      select 'user-' || (r.data->>'userId') from events r
+      where r.stream_id = ${resetStream} and r.type = 'PasswordResetRequested'))`);
+  }
+  if (filters.userId !== undefined) {
+    conditions.push(sql`(e.stream_id = ${userStreamId(filters.userId)} or e.stream_id in (
+      select r.stream_id from events r
+      where r.type = 'PasswordResetRequested' and r.data->>'userId' = ${filters.userId}))`);
+  }
+  if (filters.types !== undefined) conditions.push(sql`e.type = any(${filters.types}::text[])`);
+  if (filters.from !== undefined) conditions.push(sql`e.recorded_at >= ${filters.from}`);
+  if (filters.to !== undefined) conditions.push(sql`e.recorded_at <= ${filters.to}`);
+  if (filters.after !== undefined) {
+    const start = await db
+      .selectFrom("events")
+      .select(sql<string>`transaction_id::text`.as("tx"))
+      .where("global_position", "=", filters.after)
+      .executeTakeFirst();
+    if (!start) throw new HttpError(400, "invalid query parameter: after");
+    conditions.push(
+      sql`(e.transaction_id, e.global_position) > (${start.tx}::xid8, ${filters.after}::bigint)`,
+    );
+  }
+
+  const { rows } = await sql<Parameters<typeof toRecordedEvent>[0]>`
+    with s as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
+    select e.global_position, e.transaction_id::text as transaction_id, e.event_id::text as event_id,
+           e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.recorded_at
+    from events e, s
+    where ${sql.join(conditions, sql` and `)}
+    order by e.transaction_id, e.global_position
+    limit ${filters.limit + 1}`.execute(db);
+
+  const more = rows.length > filters.limit;
+  const keys = new Map<string, Uint8Array | undefined>();
+  const keyOf = async (subject: string | undefined) => {
+    if (subject === undefined) return undefined;
+    if (!keys.has(subject)) keys.set(subject, await ctx.dataKeys.find(subject));
+    return keys.get(subject);
+  };
+
+  const events: AuditEvent[] = [];
+  for (const row of rows.slice(0, filters.limit)) {
+    const event = toRecordedEvent(row);
+    const data = event.data as Record<string, unknown>;
+    const subject = subjectOf(event.streamId, data);
+    const key = await keyOf(subject);
+    events.push({
+      position: event.globalPosition,
+      stream: event.streamId,
+      version: event.streamVersion,
+      type: event.type,
+      recorded_at: event.recordedAt.toISOString(),
+      data: presentFields(data, subject, key),
+      metadata: presentFields(event.metadata, subject, key),
+    });
+  }
+  return { events, next_after: more ? (events.at(-1)?.position ?? null) : null };
+}
+
+/**
+ * Crypto-shredding: the user's data key and account row go, PersonalDataErased is appended;
+ * the events stay byte for byte, their sealed personal data now unreadable. Idempotent.
+ */
+export async function erasePersonalData(
+  ctx: AuditContext,
+  userId: string,
+  metadata: { requestId: string },
+): Promise<void> {
+  const streamId = userStreamId(userId);
+  const version = await ctx.store.streamVersion(streamId);
+  if (version === 0) throw new HttpError(404, "user not found");
+  const key = await ctx.dataKeys.find(userId);
+  if (!key) return;
+  await ctx.store.transact(async (trx) => {
+    await ctx.dataKeys.destroy(trx, userId);
+    return [
+      {
+        streamId,
+        expectedVersion: "any",
+        events: [
+          {
+            type: "PersonalDataErased",
+            data: { userId },
+            metadata: { ...metadata, correlationId: metadata.requestId },
+          },
+        ],
+      },
+    ];
+  });
+}
