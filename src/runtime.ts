@@ -105,9 +105,9 @@ export async function createRuntime(
         if (decoded === undefined) bus.emit("commit", { transactionId: "0", streamIds: [] });
         else if (decoded.processId !== store.id) {
           // Another process may have erased a user: drop cached keys of the streams it wrote.
-          for (const id of decoded.signal.streamIds) {
-            if (id.startsWith("user-")) dataKeys.forget(id.slice(5));
-          }
+          const streams = decoded.signal.streamIds;
+          if (streams.length === 0) dataKeys.forgetAll();
+          for (const id of streams) if (id.startsWith("user-")) dataKeys.forget(id.slice(5));
           bus.emit("commit", decoded.signal);
         }
       });

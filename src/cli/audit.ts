@@ -11,6 +11,8 @@ const usage = `usage: bun run audit -- [--email E] [--user-id U] [--type T]... [
 The reset event history, oldest first: a table by default, NDJSON with --json, CSV with --csv.
 Reads DATABASE_URL, or the embedded database under DATA_DIR (stop the server first).`;
 
+const optionMessage = (error: HttpError) => error.message.replace("query parameter", "option");
+
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
   process.exit(2);
@@ -59,9 +61,7 @@ try {
     after: values.after === undefined ? undefined : [values.after],
   });
 } catch (error) {
-  fail(
-    error instanceof HttpError ? error.message.replace("query parameter", "option") : String(error),
-  );
+  fail(error instanceof HttpError ? optionMessage(error) : String(error));
 }
 
 let config: ReturnType<typeof loadConfig>;
@@ -107,21 +107,28 @@ const write = (e: AuditEvent) => {
 
 const core = await openCore(config);
 try {
-  header();
   let written = 0;
   let after = filters.after;
+  let headerWritten = false;
   for (;;) {
     const limit = Math.min(MAX_LIMIT, total - written);
     const page: AuditPage = await queryAuditEvents(core, { ...filters, after, limit });
+    if (!headerWritten) header();
+    headerWritten = true;
     for (const event of page.events) write(event);
     written += page.events.length;
     // Progress goes to stderr so that stdout stays a clean export.
-    if (written > 0 && written % 10_000 < page.events.length)
+    if (written > 0 && written % 10_000 < page.events.length) {
       process.stderr.write(`${written} events\n`);
+    }
     if (page.next_after === null || written >= total) break;
     after = page.next_after;
   }
   if (!values.json && !values.csv) process.stderr.write(`${written} events\n`);
+} catch (error) {
+  if (!(error instanceof HttpError)) throw error;
+  process.exitCode = 2;
+  process.stderr.write(`${optionMessage(error)}\n`);
 } finally {
   await core.database.close();
 }

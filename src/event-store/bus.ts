@@ -4,6 +4,7 @@ import type { RecordedEvent } from "./types";
 /** A commit somebody made: carries its events when it was made by this process. */
 export interface CommitSignal {
   transactionId: string;
+  /** The streams written; empty when unknown (too many to name, or a reconnect). */
   streamIds: string[];
   events?: RecordedEvent[];
 }

@@ -1,5 +1,7 @@
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
+export { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
 export { deterministicUuid } from "./ids";
+export { KeyedMutex } from "./keyed-mutex";
 export { appendPatiently } from "./patient-append";
 export {
   type AppendResult,

@@ -3,6 +3,7 @@ import { type Kysely, sql, type Transaction } from "kysely";
 import type { Db, Schema } from "../db";
 import { isUniqueViolation } from "../db/errors";
 import { type CommitSignal, type EventBus, NOTIFY_CHANNEL } from "./bus";
+import { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
 import {
   type Checkpoint,
   type ExpectedVersion,
@@ -103,19 +104,24 @@ export class EventStore {
    */
   async transact(prepare: (trx: Tx) => Promise<StreamWrite[]>): Promise<AppendResult> {
     let writes: StreamWrite[] = [];
-    let result: AppendResult;
-    try {
-      result = await this.db.transaction().execute(async (trx) => {
-        writes = await prepare(trx);
-        return this.appendIn(trx, writes);
-      });
-    } catch (error) {
-      if (isUniqueViolation(error, "events_event_id_key")) return this.existing(writes);
-      if (isUniqueViolation(error, "events_stream_id_stream_version_key")) {
-        const first = writes[0];
-        throw new VersionConflictError(first?.streamId ?? "", first?.expectedVersion ?? "any");
+    let result: AppendResult | undefined;
+    for (let attempt = 1; result === undefined; attempt++) {
+      try {
+        result = await this.db.transaction().execute(async (trx) => {
+          writes = await prepare(trx);
+          return this.appendIn(trx, writes);
+        });
+      } catch (error) {
+        if (isUniqueViolation(error, "events_event_id_key")) return this.existing(writes);
+        if (!isUniqueViolation(error, "events_stream_id_stream_version_key")) throw error;
+        // "any" means at the end, wherever that is: a race for the end is retried, not an error.
+        const anywhere = writes.every((w) => w.expectedVersion === "any");
+        if (!anywhere || attempt >= MAX_DECIDE_ATTEMPTS) {
+          const first = writes[0];
+          throw new VersionConflictError(first?.streamId ?? "", first?.expectedVersion ?? "any");
+        }
+        await backoffAfterConflict(attempt);
       }
-      throw error;
     }
     const first = result.events[0];
     if (first !== undefined) {
@@ -132,8 +138,12 @@ export class EventStore {
   private async appendIn(trx: Tx, writes: StreamWrite[]): Promise<AppendResult> {
     const recorded: RecordedEvent[] = [];
     const versions: number[] = [];
-    for (const write of writes) {
-      const rows = await this.insert(trx, write);
+    // NOTIFY payloads stop at 8000 bytes; an empty list tells listeners "any stream".
+    const named = JSON.stringify(writes.map((w) => w.streamId));
+    const streams = named.length > 6000 ? "[]" : named;
+    for (const [index, write] of writes.entries()) {
+      // The first insert also queues the NOTIFY (sent at commit), saving a round trip.
+      const rows = await this.insert(trx, write, index === 0 ? streams : undefined);
       if (rows.length !== write.events.length) {
         throw new VersionConflictError(write.streamId, write.expectedVersion);
       }
@@ -146,15 +156,10 @@ export class EventStore {
         if (projection.handles.includes(event.type)) await projection.apply(trx, event);
       }
     }
-    const streams = JSON.stringify(writes.map((w) => w.streamId));
-    await sql`select pg_notify(${NOTIFY_CHANNEL}, json_build_object(
-        'p', ${this.processId}::text, 'x', pg_current_xact_id()::text, 's', ${streams}::json)::text)`.execute(
-      trx,
-    );
     return { versions, events: recorded, duplicate: false };
   }
 
-  private async insert(trx: Tx, write: StreamWrite): Promise<EventRow[]> {
+  private async insert(trx: Tx, write: StreamWrite, notifyStreams?: string): Promise<EventRow[]> {
     const { streamId, expectedVersion, events } = write;
     if (events.length === 0) return [];
     const values = events.map(
@@ -172,6 +177,11 @@ export class EventStore {
       expectedVersion === "any" || expectedVersion === 0
         ? sql`true`
         : sql`exists (select 1 from events where stream_id = ${streamId} and stream_version = ${expectedVersion})`;
+    const notify =
+      notifyStreams === undefined
+        ? sql``
+        : sql`, (select pg_notify(${NOTIFY_CHANNEL}, json_build_object('p', ${this.processId}::text,
+              'x', pg_current_xact_id()::text, 's', ${notifyStreams}::json)::text)) as notified`;
     const { rows } = await sql<EventRow>`
       insert into events (event_id, stream_id, stream_version, type, data, metadata)
       select v.event_id, ${streamId}, b.base + v.ord, v.type, v.data, v.metadata
@@ -180,7 +190,7 @@ export class EventStore {
       where ${guard}
       order by v.ord
       returning global_position, transaction_id::text, event_id::text, stream_id, stream_version,
-                type, data, metadata, recorded_at`.execute(trx);
+                type, data, metadata, recorded_at${notify}`.execute(trx);
     return rows;
   }
 

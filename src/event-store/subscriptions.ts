@@ -15,7 +15,11 @@ export interface ProjectionHandler {
 export interface ReactorHandler {
   kind: "reactor";
   concurrency: number;
-  handle(event: RecordedEvent): Promise<void>;
+  /**
+   * `fresh`: this process committed the event a moment ago and hands it over before the log
+   * scan reaches it, so no earlier handling of it can exist.
+   */
+  handle(event: RecordedEvent, context: { fresh: boolean }): Promise<void>;
 }
 
 export interface SubscriptionOptions {
@@ -62,9 +66,12 @@ export class Subscription {
   private readonly pending: Pending[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private saving: Promise<void> = Promise.resolve();
+  /** Runs started from this process's own commits, by event id, until the scan reaches them. */
+  private readonly early = new Map<string, Promise<boolean>>();
   private readonly onCommit = (signal: CommitSignal) => {
     const tx = BigInt(signal.transactionId || "0");
     if (tx > this.newestSignalled) this.newestSignalled = tx;
+    if (signal.events) this.startEarly(signal.events);
     this.wake();
   };
 
@@ -232,30 +239,67 @@ export class Subscription {
     return true;
   }
 
+  /**
+   * The scan only passes the snapshot horizon, which trails commits while other transactions
+   * are open. The owner starts its own fresh commits at once instead; the scan then waits for
+   * that same run, so the checkpoint rule is unchanged and nothing runs twice.
+   */
+  private startEarly(events: RecordedEvent[]): void {
+    const handler = this.options.handler;
+    const types = this.options.types;
+    const leaseIsFresh = Date.now() - this.leaseRenewedAt < this.leaseMs / 2;
+    if (handler.kind !== "reactor" || !this.owned || this.stopped || !leaseIsFresh) return;
+    for (const event of events) {
+      if (types !== undefined && !types.includes(event.type)) continue;
+      // The scan may have read it already (the announcement comes after the commit): its run stands.
+      const at = { transactionId: event.transactionId, position: event.globalPosition };
+      if (compareCheckpoints(at, this.cursor) <= 0) continue;
+      if (this.early.has(event.eventId) || this.inFlight.size >= handler.concurrency) continue;
+      const run = this.run(handler, event, true);
+      this.early.set(event.eventId, run);
+      const tracked = run.then(() => {});
+      this.inFlight.add(tracked);
+      void tracked.finally(() => this.inFlight.delete(tracked));
+    }
+  }
+
+  /** Handles one event, retrying failures; false when abandoned (stopping or lease lost). */
+  private async run(
+    handler: ReactorHandler,
+    event: RecordedEvent,
+    fresh: boolean,
+  ): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handler.handle(event, { fresh: fresh && attempt === 1 });
+        return true;
+      } catch (error) {
+        this.log(`${this.name}: event ${event.globalPosition} failed (attempt ${attempt})`, error);
+        if (this.stopped || !this.owned) return false;
+        await this.sleep(Math.min(MAX_RETRY_MS, 100 * 2 ** Math.min(attempt, 10)), false);
+      }
+    }
+  }
+
   private dispatch(handler: ReactorHandler, event: RecordedEvent): void {
     const entry: Pending = { event, done: false };
     this.pending.push(entry);
-    const run = (async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await handler.handle(event);
-          entry.done = true;
-          return;
-        } catch (error) {
-          this.log(
-            `${this.name}: event ${event.globalPosition} failed (attempt ${attempt})`,
-            error,
-          );
-          if (this.stopped || !this.owned) return;
-          await this.sleep(Math.min(MAX_RETRY_MS, 100 * 2 ** Math.min(attempt, 10)), false);
-        }
-      }
-    })().finally(() => {
-      this.inFlight.delete(run);
-      this.advanceReactorCheckpoint();
-      this.queueSave();
-      this.wake();
-    });
+    const started = this.early.get(event.eventId);
+    this.early.delete(event.eventId);
+    // An early run abandoned in a lost term is redone now that this process owns the scan again.
+    const handling = started
+      ? started.then((handled) => handled || this.run(handler, event, false))
+      : this.run(handler, event, false);
+    const run = handling
+      .then((handled) => {
+        entry.done = handled;
+      })
+      .finally(() => {
+        this.inFlight.delete(run);
+        this.advanceReactorCheckpoint();
+        this.queueSave();
+        this.wake();
+      });
     this.inFlight.add(run);
   }
 

@@ -3,11 +3,18 @@ import { type PasswordResetEvent, resetAttemptsStreamPrefix } from "../../events
 import { userStreamId } from "../../events/user";
 import { findUserByEmail } from "../accounts/service";
 import type { AppContext } from "../context";
-import { deterministicUuid, type RecordedEvent, VersionConflictError } from "../event-store";
+import {
+  backoffAfterConflict,
+  deterministicUuid,
+  KeyedMutex,
+  MAX_DECIDE_ATTEMPTS,
+  type RecordedEvent,
+  VersionConflictError,
+} from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { keyedHash, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
-import { peekToken, takeToken } from "../rate-limits/store";
+import { refundToken, takeToken } from "../rate-limits/store";
 import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
 import {
   decideReset,
@@ -17,7 +24,7 @@ import {
   initialResetState,
   type ResetState,
   rejectionFor,
-  type TriggerPasswordReset,
+  type TriggerDecision,
 } from "./decider";
 import { resetMessages } from "./model";
 import { resetStreamId } from "./streams";
@@ -32,7 +39,8 @@ export interface TriggerInput {
   httpRequestId: string;
 }
 
-const MAX_DECIDE_ATTEMPTS = 5;
+/** This process's deciders of one reset stream take turns; other processes' collisions retry. */
+const streamTurns = new KeyedMutex();
 
 export const codeHash = (ctx: AppContext, normalisedCode: string) =>
   keyedHash(ctx.keyring, "reset-code", normalisedCode);
@@ -74,7 +82,48 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
     }
   }
 
-  const user = await findUserByEmail(ctx, input.email);
+  const outcome = ctx.resetOutcomes.expect(requestId, streamId);
+  try {
+    const { decision, version } = await streamTurns.run(streamId, () =>
+      recordTrigger(ctx, { requestId, streamId, ipHash, input, metadata }),
+    );
+    if (decision.outcome === "rate_limited") throw tooManyRequests(decision.retryAfterSeconds);
+    if (decision.outcome === "unknown_email") {
+      if (config.unknownEmail === "conceal") return;
+      throw new HttpError(404, "user not found");
+    }
+    const result = await outcome.wait(version, config.resetDispatchTimeoutMs);
+    if (result?.type === "PasswordResetEmailSent") return;
+    ctx.log.warn("reset email not sent", {
+      requestId,
+      httpRequestId: input.httpRequestId,
+      outcome: result?.type ?? "no outcome before the deadline",
+      reason: result?.type === "PasswordResetEmailFailed" ? result.data.reason : undefined,
+    });
+    throw new HttpError(500, "internal error");
+  } finally {
+    outcome.cancel();
+  }
+}
+
+/** Loads the email's history and the account, decides, and appends at the version it saw. */
+async function recordTrigger(
+  ctx: AppContext,
+  args: {
+    requestId: string;
+    streamId: string;
+    ipHash: string;
+    input: TriggerInput;
+    metadata: { requestId: string; correlationId: string };
+  },
+): Promise<{ decision: TriggerDecision; version: number }> {
+  const { requestId, streamId, ipHash, input, metadata } = args;
+  const { config } = ctx;
+  // The account and the email's history are independent reads: one round trip, not two.
+  let [user, loaded] = await Promise.all([
+    findUserByEmail(ctx, input.email),
+    loadResetState(ctx, streamId, Date.now()),
+  ]);
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? await ctx.dataKeys.find(user.id) : undefined;
   const code = generateResetCode();
@@ -89,54 +138,33 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
           sealedUserAgent: seal(key, user.id, input.userAgent),
         }
       : null;
-
-  const dispatchTimeoutMs = config.resetDispatchTimeoutMs;
+  const timeoutMs = config.resetDispatchTimeoutMs;
   // The email must be settled a little before the handler stops waiting, so the answer is exact.
-  const dispatchWindowMs = dispatchTimeoutMs - Math.min(250, Math.floor(dispatchTimeoutMs / 5));
-  const outcome = ctx.resetOutcomes.expect(requestId, streamId);
-  try {
-    for (let attempt = 1; ; attempt++) {
-      const now = Date.now();
-      const { state, version } = await loadResetState(ctx, streamId, now);
-      const command: TriggerPasswordReset = {
+  const dispatchWindowMs = timeoutMs - Math.min(250, Math.floor(timeoutMs / 5));
+
+  for (let attempt = 1; ; attempt++) {
+    const decision = decideTrigger(
+      {
         type: "TriggerPasswordReset",
         requestId,
-        now,
+        now: Date.now(),
         ipHash,
         account,
         codeTtlMs: config.resetCodeTtlSeconds * 1000,
         dispatchWindowMs,
         rateLimits: config.rateLimits,
-      };
-      const decision = decideTrigger(command, state);
-      try {
-        await ctx.store.append(
-          streamId,
-          version,
-          decision.events.map((e) => ({ ...e, metadata })),
-        );
-      } catch (error) {
-        if (error instanceof VersionConflictError && attempt < MAX_DECIDE_ATTEMPTS) continue;
-        throw error;
-      }
-
-      if (decision.outcome === "rate_limited") throw tooManyRequests(decision.retryAfterSeconds);
-      if (decision.outcome === "unknown_email") {
-        if (config.unknownEmail === "conceal") return;
-        throw new HttpError(404, "user not found");
-      }
-      const result = await outcome.wait(version, dispatchTimeoutMs);
-      if (result?.type === "PasswordResetEmailSent") return;
-      ctx.log.warn("reset email not sent", {
-        requestId,
-        httpRequestId: input.httpRequestId,
-        outcome: result?.type ?? "no outcome before the deadline",
-        reason: result?.type === "PasswordResetEmailFailed" ? result.data.reason : undefined,
-      });
-      throw new HttpError(500, "internal error");
+      },
+      loaded.state,
+    );
+    try {
+      const events = decision.events.map((e) => ({ ...e, metadata }));
+      await ctx.store.append(streamId, loaded.version, events);
+      return { decision, version: loaded.version };
+    } catch (error) {
+      if (!(error instanceof VersionConflictError) || attempt >= MAX_DECIDE_ATTEMPTS) throw error;
+      await backoffAfterConflict(attempt);
+      loaded = await loadResetState(ctx, streamId, Date.now());
     }
-  } finally {
-    outcome.cancel();
   }
 }
 
@@ -164,15 +192,11 @@ export async function resetPassword(
   const ipHash = keyedHash(keyring, "ip", input.ip);
   const limitKey = `reset-failures-ip:${ipHash}`;
   const metadata = { requestId: input.httpRequestId, correlationId: input.httpRequestId };
+  // Every attempt takes a token up front (so a burst cannot outrun the budget); a success gives it back.
   if (config.rateLimits) {
-    const budget = await peekToken(db, limitKey, limits.failedCodesPerIp);
+    const budget = await takeToken(db, limitKey, limits.failedCodesPerIp);
     if (!budget.allowed) throw tooManyRequests(budget.retryAfterMs / 1000);
   }
-  const failed = async (): Promise<never> => {
-    if (config.rateLimits) await takeToken(db, limitKey, limits.failedCodesPerIp);
-    throw invalidCode();
-  };
-
   const normalised = normaliseResetCode(input.code);
   const row = isWellFormedResetCode(normalised)
     ? await db
@@ -186,7 +210,7 @@ export async function resetPassword(
     await ctx.store.append(resetAttemptsStreamId(ipHash), "any", [
       { type: "PasswordResetCodeRejected", data: { reason: "unknown_code", ipHash }, metadata },
     ]);
-    return failed();
+    throw invalidCode();
   }
 
   // The account the code belongs to, if it belongs to this stream and the user still exists.
@@ -200,6 +224,36 @@ export async function resetPassword(
     ? await Bun.password.hash(input.newPassword, { algorithm: "argon2id" })
     : undefined;
 
+  const { email } = await streamTurns.run(streamId, () =>
+    decideAndAppendReset(ctx, {
+      streamId,
+      ipHash,
+      input,
+      owner,
+      user,
+      key,
+      passwordHash,
+      metadata,
+    }),
+  );
+  if (config.rateLimits) await refundToken(db, limitKey, limits.failedCodesPerIp);
+  return { email };
+}
+
+async function decideAndAppendReset(
+  ctx: AppContext,
+  args: {
+    streamId: string;
+    ipHash: string;
+    input: ResetInput;
+    owner: { request_id: string; user_id: string } | undefined;
+    user: { id: string; sealed_email: string } | undefined;
+    key: Buffer | undefined;
+    passwordHash: string | undefined;
+    metadata: { requestId: string; correlationId: string };
+  },
+): Promise<{ email: string }> {
+  const { streamId, ipHash, input, owner, user, key, passwordHash, metadata } = args;
   for (let attempt = 1; ; attempt++) {
     const now = Date.now();
     const { state, version } = await loadResetState(ctx, streamId, now);
@@ -222,7 +276,7 @@ export async function resetPassword(
           version,
           decision.events.map((e) => ({ ...e, metadata })),
         );
-        return failed();
+        throw invalidCode();
       }
       if (!user || !key || !passwordHash) throw new Error("a completed reset needs its user");
       await ctx.store.appendAll([
@@ -250,8 +304,8 @@ export async function resetPassword(
       ]);
       return { email: unseal(key, user.id, user.sealed_email) };
     } catch (error) {
-      if (error instanceof VersionConflictError && attempt < MAX_DECIDE_ATTEMPTS) continue;
-      throw error;
+      if (!(error instanceof VersionConflictError) || attempt >= MAX_DECIDE_ATTEMPTS) throw error;
+      await backoffAfterConflict(attempt);
     }
   }
 }

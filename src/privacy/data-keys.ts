@@ -52,6 +52,10 @@ export class DataKeys {
     this.cache.delete(subjectId);
   }
 
+  forgetAll(): void {
+    this.cache.clear();
+  }
+
   async seal(subjectId: string, plaintext: string): Promise<string> {
     const key = await this.find(subjectId);
     if (!key) throw new Error(`no data key for ${subjectId}`);

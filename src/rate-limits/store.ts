@@ -26,17 +26,8 @@ export async function takeToken(db: Db, key: string, policy: RatePolicy): Promis
   return { allowed: false, retryAfterMs: Math.max(1, Number(row.retry_ms)) };
 }
 
-/** Whether a token is free, without taking it (for limits that count only failures). */
-export async function peekToken(db: Db, key: string, policy: RatePolicy): Promise<LimitResult> {
-  const row = await db
-    .selectFrom("rate_limits")
-    .select(
-      sql<number>`extract(epoch from (tat + ${`${policy.intervalMs} milliseconds`}::interval - ${`${policy.intervalMs * policy.burst} milliseconds`}::interval - now())) * 1000`.as(
-        "retry_ms",
-      ),
-    )
-    .where("key", "=", key)
-    .executeTakeFirst();
-  const retryMs = Number(row?.retry_ms ?? 0);
-  return retryMs > 0 ? { allowed: false, retryAfterMs: retryMs } : { allowed: true };
+/** Gives back a token taken for an attempt that turned out not to count (a success). */
+export async function refundToken(db: Db, key: string, policy: RatePolicy): Promise<void> {
+  await sql`update rate_limits set tat = tat - ${`${policy.intervalMs} milliseconds`}::interval
+            where key = ${key}`.execute(db);
 }

@@ -154,6 +154,23 @@ describe("§1.1 responses, each exactly as the seed", () => {
     expectTooManyRequests(await trigger(server.url, email), 60);
   });
 
+  // Concurrent triggers of one email race on its stream's version; a lost race must be decided
+  // again, not answered 500 (on PostgreSQL this failed at commit 494f965: 5 immediate attempts).
+  test("version race: concurrent triggers of one email give exactly 3 × 200 and the rest 429, never a 500", async () => {
+    const email = uniqueEmail("concurrent-burst");
+    await register(server.url, email);
+
+    const answers = await Promise.all(Array.from({ length: 5 }, () => trigger(server.url, email)));
+
+    const statuses = answers.map((res) => res.status).sort();
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    for (const res of answers) {
+      if (res.status === 200) expectAnswer(res, 200, SENT_BODY);
+      else expectTooManyRequests(res, 60);
+    }
+    expect(messagesTo(deployment.fake, email)).toHaveLength(3);
+  });
+
   test("the provider refusing the message (401) → 500 internal error, nothing accepted", async () => {
     const { fake } = deployment;
     const email = uniqueEmail("refused");
@@ -323,5 +340,19 @@ describe("RATE_LIMITS=off", () => {
     const codes = messagesTo(deployment.fake, email).map(codeOf);
     expect(new Set(codes).size).toBe(6);
     expectNoCodesIn(server.output(), deployment.emailedCodes());
+  });
+
+  // On PostgreSQL this failed at commit 494f965: 5 immediate decide attempts were not enough
+  // under contention, and the last VersionConflictError became a 500.
+  test("version race: 10 concurrent triggers of one email all get 200, never a 500", async () => {
+    const email = uniqueEmail("unlimited-concurrent");
+    await register(server.url, email);
+
+    const answers = await Promise.all(Array.from({ length: 10 }, () => trigger(server.url, email)));
+
+    expect(answers.map((res) => res.status)).toEqual(Array(10).fill(200));
+    for (const res of answers) expectAnswer(res, 200, SENT_BODY);
+    const codes = messagesTo(deployment.fake, email).map(codeOf);
+    expect(new Set(codes).size).toBe(10);
   });
 });

@@ -1,0 +1,2 @@
+insert into pgbench_events (event_id, stream_id, type, data)
+values (gen_random_uuid(), 'password-reset-' || gen_random_uuid(), 'PasswordResetRequested', '{"requestId":"x","expiresAt":"2026-11-27T10:10:00Z"}');

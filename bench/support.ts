@@ -1,0 +1,115 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import pg from "pg";
+import { userStreamId } from "../events/user";
+import { loadConfig } from "../src/config";
+import { seal } from "../src/privacy";
+import { openCore } from "../src/runtime";
+
+export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const BENCH_PASSWORD = "Bench-Passw0rd!";
+export const benchEmail = (n: number) => `user${n}@bench.example.com`;
+
+export async function sh(cmd: string[], options: { env?: Record<string, string> } = {}): Promise<string> {
+  const child = Bun.spawn(cmd, {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, ...options.env },
+  });
+  const [out, err, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${err || out}`);
+  return out;
+}
+
+/** wrk and pgbench come from Debian's packages; install wrk when this machine lacks it. */
+export async function ensureTools(): Promise<void> {
+  if (Bun.which("wrk") === null) {
+    process.stderr.write("installing wrk (apt-get)...\n");
+    await sh(["apt-get", "install", "-y", "wrk"]).catch(async () => {
+      await sh(["apt-get", "update"]);
+      await sh(["apt-get", "install", "-y", "wrk"]);
+    });
+  }
+  if (Bun.which("pgbench") === null) throw new Error("pgbench is missing (postgresql-contrib / postgresql client)");
+}
+
+export async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `bench_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/**
+ * Registers users through the real append path (data key, sealed email, UserRegistered, the
+ * users projection), many per transaction, with one argon2id hash computed once: hashing
+ * 10,000 passwords would measure argon2, not the service.
+ */
+export async function seedUsers(databaseUrl: string, secretKey: string, count: number, batch = 500) {
+  const core = await openCore(loadConfig({ DATABASE_URL: databaseUrl, SECRET_KEY: secretKey }));
+  const passwordHash = await Bun.password.hash(BENCH_PASSWORD, { algorithm: "argon2id" });
+  try {
+    for (let start = 0; start < count; start += batch) {
+      await core.store.transact(async (trx) => {
+        const writes = [];
+        for (let n = start; n < Math.min(count, start + batch); n++) {
+          const userId = crypto.randomUUID();
+          const key = await core.dataKeys.create(trx, userId);
+          writes.push({
+            streamId: userStreamId(userId),
+            expectedVersion: 0 as const,
+            events: [
+              {
+                type: "UserRegistered",
+                data: {
+                  userId,
+                  sealedEmail: seal(key, userId, benchEmail(n)),
+                  sealedPasswordHash: seal(key, userId, passwordHash),
+                },
+              },
+            ],
+          });
+        }
+        return writes;
+      });
+    }
+  } finally {
+    await core.database.close();
+  }
+}
+
+/** Peak resident memory of a process (VmHWM), in MB. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? Number.NaN;
+}
+
+export function machineDescription(): string {
+  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
+  const cores = readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? 0;
+  const memGb = Math.round(Number(readFileSync("/proc/meminfo", "utf8").match(/MemTotal:\s+(\d+)/)?.[1] ?? 0) / 1024 / 1024);
+  return `${cores} cores (${cpu.trim()}), ${memGb} GiB, Bun ${Bun.version}`;
+}

@@ -1,0 +1,19 @@
+-- Rotates through the seeded users so that every request is a real reset for a real account.
+local users = tonumber(os.getenv("BENCH_USERS") or "10000")
+local counter = 0
+local thread_offset = 0
+
+function setup(thread)
+  thread:set("thread_offset", counter * 7919)
+  counter = counter + 1
+end
+
+function init(args)
+  n = thread_offset
+end
+
+function request()
+  n = n + 1
+  local body = string.format('{"email":"user%d@bench.example.com"}', n % users)
+  return wrk.format("POST", "/v1/auth/password-reset/trigger", { ["content-type"] = "application/json" }, body)
+end
