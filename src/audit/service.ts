@@ -48,7 +48,8 @@ export async function queryAuditEvents(
   if (filters.types !== undefined) conditions.push(sql`e.type = any(${filters.types}::text[])`);
   if (filters.from !== undefined) conditions.push(sql`e.recorded_at >= ${filters.from}`);
   if (filters.to !== undefined) conditions.push(sql`e.recorded_at <= ${filters.to}`);
-  if (filters.after !== undefined) {
+  // after=0 is the start; any other value must be a position this API returned.
+  if (filters.after !== undefined && filters.after > 0) {
     const start = await db
       .selectFrom("events")
       .select(sql<string>`transaction_id::text`.as("tx"))
@@ -126,4 +127,5 @@ export async function erasePersonalData(
       },
     ];
   });
+  ctx.dataKeys.markErased(userId);
 }

@@ -9,6 +9,8 @@ import { type Keyring, newDataKey, seal, unseal, unwrapDataKey, wrapDataKey } fr
  */
 export class DataKeys {
   private readonly cache = new Map<string, Buffer>();
+  /** Subjects erased by this process: a read racing the erasure must not re-cache their key. */
+  private readonly erased = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -29,6 +31,7 @@ export class DataKeys {
 
   /** The subject's key, or undefined when it was erased (or never existed). */
   async find(subjectId: string, db: Tx | Db = this.db): Promise<Buffer | undefined> {
+    if (this.erased.has(subjectId)) return undefined;
     const cached = this.cache.get(subjectId);
     if (cached) return cached;
     const row = await db
@@ -38,6 +41,7 @@ export class DataKeys {
       .executeTakeFirst();
     if (!row) return undefined;
     const key = unwrapDataKey(this.keyring, subjectId, row.wrapped_key);
+    if (this.erased.has(subjectId)) return undefined;
     this.remember(subjectId, key);
     return key;
   }
@@ -45,6 +49,12 @@ export class DataKeys {
   async destroy(trx: Tx | Db, subjectId: string): Promise<void> {
     this.cache.delete(subjectId);
     await sql`delete from data_keys where subject_id = ${subjectId}::uuid`.execute(trx);
+  }
+
+  /** After the erasure committed: the key is gone for good (subject ids are never reused). */
+  markErased(subjectId: string): void {
+    this.erased.add(subjectId);
+    this.cache.delete(subjectId);
   }
 
   /** Drops a cached key, e.g. when another process erased the subject. */
