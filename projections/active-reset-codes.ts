@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type {
   PasswordResetCodeRejected,
   PasswordResetCompleted,
@@ -37,22 +38,14 @@ export const activeResetCodesProjection: InlineProjection = {
       return;
     }
     const { userId, requestId, codeHash, expiresAt } = event.data;
-    await trx
-      .updateTable("reset_codes")
-      .set({ status: "superseded" })
-      .where("user_id", "=", userId)
-      .where("status", "=", "active")
-      .execute();
-    await trx
-      .insertInto("reset_codes")
-      .values({
-        code_hash: codeHash,
-        request_id: requestId,
-        stream_id: event.streamId,
-        user_id: userId,
-        requested_at: event.recordedAt,
-        expires_at: expiresAt,
-      })
-      .execute();
+    // One statement: the user's earlier codes are superseded as the new one goes in.
+    await sql`
+      with superseded as (
+        update reset_codes set status = 'superseded' where user_id = ${userId} and status = 'active'
+      )
+      insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at, expires_at)
+      values (${codeHash}, ${requestId}, ${event.streamId}, ${userId}, ${event.recordedAt}, ${expiresAt})`.execute(
+      trx,
+    );
   },
 };

@@ -5,7 +5,7 @@ import type {
 } from "../events/user";
 import type { Db } from "../src/db";
 import {
-  appendPatiently,
+  AppendBatcher,
   deterministicUuid,
   type EventStore,
   type ReactorHandler,
@@ -41,6 +41,7 @@ export interface PasswordChangedMailerDeps {
 /** Tells the account's owner that the password changed (no code, no password in it). */
 export function passwordChangedMailer(deps: PasswordChangedMailerDeps): ReactorHandler {
   const now = deps.now ?? Date.now;
+  const outcomes = new AppendBatcher(deps.store, deps.log);
 
   async function dispatch(event: RecordedEvent<PasswordChanged>): Promise<Outcome> {
     const { userId } = event.data;
@@ -96,22 +97,17 @@ export function passwordChangedMailer(deps: PasswordChangedMailerDeps): ReactorH
       });
       if (later.some((e) => isNoticeOutcome(e, event.eventId))) return;
       const outcome = await dispatch(event);
-      await appendPatiently(
-        deps.store,
-        event.streamId,
-        [
-          {
-            ...outcome,
-            eventId: deterministicUuid(`password-changed-notice:${event.eventId}`),
-            metadata: {
-              requestId: event.metadata.requestId,
-              correlationId: event.metadata.correlationId,
-              causationId: event.eventId,
-            },
+      await outcomes.append(event.streamId, [
+        {
+          ...outcome,
+          eventId: deterministicUuid(`password-changed-notice:${event.eventId}`),
+          metadata: {
+            requestId: event.metadata.requestId,
+            correlationId: event.metadata.correlationId,
+            causationId: event.eventId,
           },
-        ],
-        { log: deps.log, now },
-      );
+        },
+      ]);
     },
   };
 }

@@ -5,7 +5,7 @@ import {
   type PasswordResetRequested,
 } from "../events/password-reset";
 import {
-  appendPatiently,
+  AppendBatcher,
   deterministicUuid,
   type EventStore,
   type ReactorHandler,
@@ -42,6 +42,7 @@ export interface ResetMailerDeps {
  */
 export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
   const now = deps.now ?? Date.now;
+  const outcomes = new AppendBatcher(deps.store, deps.log);
 
   async function dispatch(event: RecordedEvent<PasswordResetRequested>): Promise<Outcome> {
     const { requestId, userId, sealedCode, sealedEmail, expiresAt, dispatchDeadline } = event.data;
@@ -100,22 +101,17 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
 
       const outcome = await dispatch(event);
       // The send already happened: only the append is retried from here on, never the send.
-      await appendPatiently(
-        deps.store,
-        event.streamId,
-        [
-          {
-            ...outcome,
-            eventId: outcomeEventId(requestId),
-            metadata: {
-              requestId: event.metadata.requestId,
-              correlationId: event.metadata.correlationId ?? requestId,
-              causationId: event.eventId,
-            },
+      await outcomes.append(event.streamId, [
+        {
+          ...outcome,
+          eventId: outcomeEventId(requestId),
+          metadata: {
+            requestId: event.metadata.requestId,
+            correlationId: event.metadata.correlationId ?? requestId,
+            causationId: event.eventId,
           },
-        ],
-        { log: deps.log, now },
-      );
+        },
+      ]);
     },
   };
 }

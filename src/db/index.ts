@@ -33,10 +33,32 @@ const pgTypes = {
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * Every parameterised query becomes a named prepared statement on its connection, so
+ * PostgreSQL parses and plans each distinct statement once per connection instead of on
+ * every call. The statement texts come from our code (a bounded set), never from input.
+ */
+function prepareStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const names = new Map<string, string>();
+  (client as { query: unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof text !== "string" || !Array.isArray(values) || values.length === 0) {
+      return query(text, values, callback);
+    }
+    let name = names.get(text);
+    if (name === undefined) {
+      name = `s${names.size}`;
+      names.set(text, name);
+    }
+    return query({ name, text, values }, callback);
+  };
+}
+
 function openPostgres(url: string, poolSize: number): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
   // An idle client losing its server (a restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});
+  pool.on("connect", prepareStatements);
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   const listeners = new Set<() => Promise<void>>();
 

@@ -1,3 +1,4 @@
+export { AppendBatcher } from "./append-batcher";
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
 export { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
 export { deterministicUuid } from "./ids";

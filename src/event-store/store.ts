@@ -95,6 +95,15 @@ export class EventStore {
    * written. Inline projections run inside it; the commit is announced by NOTIFY and on the bus.
    */
   appendAll(writes: StreamWrite[]): Promise<AppendResult> {
+    const projected = writes.some((w) =>
+      w.events.some((e) => this.projections.some((p) => p.handles.includes(e.type))),
+    );
+    // Nothing else to write: the one INSERT is its own transaction, with no BEGIN/COMMIT trips.
+    if (!projected)
+      return this.commit(
+        async () => writes,
+        (run) => run(this.db),
+      );
     return this.transact(async () => writes);
   }
 
@@ -102,14 +111,21 @@ export class EventStore {
    * Runs `prepare` in a transaction (for rows that must commit with the events, such as a new
    * data key), then appends the writes it returns in the same transaction.
    */
-  async transact(prepare: (trx: Tx) => Promise<StreamWrite[]>): Promise<AppendResult> {
+  transact(prepare: (trx: Tx) => Promise<StreamWrite[]>): Promise<AppendResult> {
+    return this.commit(prepare, (run) => this.db.transaction().execute(run));
+  }
+
+  private async commit(
+    prepare: (trx: Tx) => Promise<StreamWrite[]>,
+    within: (run: (db: Tx | Db) => Promise<AppendResult>) => Promise<AppendResult>,
+  ): Promise<AppendResult> {
     let writes: StreamWrite[] = [];
     let result: AppendResult | undefined;
     for (let attempt = 1; result === undefined; attempt++) {
       try {
-        result = await this.db.transaction().execute(async (trx) => {
-          writes = await prepare(trx);
-          return this.appendIn(trx, writes);
+        result = await within(async (db) => {
+          writes = await prepare(db as Tx);
+          return this.appendIn(db, writes);
         });
       } catch (error) {
         if (isUniqueViolation(error, "events_event_id_key")) return this.existing(writes);
@@ -135,62 +151,59 @@ export class EventStore {
     return result;
   }
 
-  private async appendIn(trx: Tx, writes: StreamWrite[]): Promise<AppendResult> {
-    const recorded: RecordedEvent[] = [];
-    const versions: number[] = [];
-    // NOTIFY payloads stop at 8000 bytes; an empty list tells listeners "any stream".
-    const named = JSON.stringify(writes.map((w) => w.streamId));
-    const streams = named.length > 6000 ? "[]" : named;
-    for (const [index, write] of writes.entries()) {
-      // The first insert also queues the NOTIFY (sent at commit), saving a round trip.
-      const rows = await this.insert(trx, write, index === 0 ? streams : undefined);
-      if (rows.length !== write.events.length) {
+  private async appendIn(db: Tx | Db, writes: StreamWrite[]): Promise<AppendResult> {
+    const rows = await this.insert(db, writes);
+    const recorded = rows.map(toRecordedEvent).sort((a, b) => a.globalPosition - b.globalPosition);
+    const versions = writes.map((write) => {
+      const mine = recorded.filter((e) => e.streamId === write.streamId);
+      if (mine.length !== write.events.length) {
         throw new VersionConflictError(write.streamId, write.expectedVersion);
       }
-      const events = rows.map(toRecordedEvent);
-      recorded.push(...events);
-      versions.push(events.at(-1)?.streamVersion ?? 0);
-    }
+      return mine.at(-1)?.streamVersion ?? 0;
+    });
     for (const event of recorded) {
       for (const projection of this.projections) {
-        if (projection.handles.includes(event.type)) await projection.apply(trx, event);
+        if (projection.handles.includes(event.type)) await projection.apply(db as Tx, event);
       }
     }
     return { versions, events: recorded, duplicate: false };
   }
 
-  private async insert(trx: Tx, write: StreamWrite, notifyStreams?: string): Promise<EventRow[]> {
-    const { streamId, expectedVersion, events } = write;
-    if (events.length === 0) return [];
-    const values = events.map(
-      (e, i) =>
-        sql`(${i + 1}::int, ${e.eventId ?? randomUUID()}::uuid, ${e.type}::text, ${JSON.stringify(
-          e.data,
-        )}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`,
+  /**
+   * One INSERT for every write: each stream's base version is checked inside the statement (the
+   * stream must end exactly at the expected version; "any" takes its current end), and the same
+   * statement queues the NOTIFY, which PostgreSQL delivers at commit.
+   */
+  private async insert(db: Tx | Db, writes: StreamWrite[]): Promise<EventRow[]> {
+    const values = writes.flatMap((write, w) =>
+      write.events.map(
+        (e, i) =>
+          sql`(${w}::int, ${write.streamId}::text, ${write.expectedVersion === "any" ? null : write.expectedVersion}::int,
+               ${i + 1}::int, ${e.eventId ?? randomUUID()}::uuid, ${e.type}::text,
+               ${JSON.stringify(e.data)}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`,
+      ),
     );
-    // The base version is checked in the statement: the stream must end exactly there.
-    const base =
-      expectedVersion === "any"
-        ? sql`(select coalesce(max(stream_version), 0) from events where stream_id = ${streamId})`
-        : sql`${expectedVersion}::int`;
-    const guard =
-      expectedVersion === "any" || expectedVersion === 0
-        ? sql`true`
-        : sql`exists (select 1 from events where stream_id = ${streamId} and stream_version = ${expectedVersion})`;
-    const notify =
-      notifyStreams === undefined
-        ? sql``
-        : sql`, (select pg_notify(${NOTIFY_CHANNEL}, json_build_object('p', ${this.processId}::text,
-              'x', pg_current_xact_id()::text, 's', ${notifyStreams}::json)::text)) as notified`;
+    if (values.length === 0) return [];
+    // NOTIFY payloads stop at 8000 bytes; an empty list tells listeners "any stream".
+    const named = JSON.stringify(writes.map((w) => w.streamId));
+    const streams = named.length > 6000 ? "[]" : named;
     const { rows } = await sql<EventRow>`
       insert into events (event_id, stream_id, stream_version, type, data, metadata)
-      select v.event_id, ${streamId}, b.base + v.ord, v.type, v.data, v.metadata
-      from (values ${sql.join(values)}) as v(ord, event_id, type, data, metadata),
-           (select ${base} as base) as b
-      where ${guard}
-      order by v.ord
+      select v.event_id, v.stream_id, b.base + v.ord, v.type, v.data, v.metadata
+      from (values ${sql.join(values)}) as v(w, stream_id, expected, ord, event_id, type, data, metadata)
+      cross join lateral (
+        select coalesce(v.expected,
+          (select coalesce(max(stream_version), 0) from events x where x.stream_id = v.stream_id)) as base
+      ) as b
+      where v.expected is null or v.expected = 0
+         or exists (select 1 from events x where x.stream_id = v.stream_id and x.stream_version = v.expected)
+      order by v.w, v.ord
       returning global_position, transaction_id::text, event_id::text, stream_id, stream_version,
-                type, data, metadata, recorded_at${notify}`.execute(trx);
+                type, data, metadata, recorded_at,
+                (select pg_notify(${NOTIFY_CHANNEL}, json_build_object('p', ${this.processId}::text,
+                  'x', pg_current_xact_id()::text, 's', ${streams}::json)::text)) as notified`.execute(
+      db,
+    );
     return rows;
   }
 

@@ -40,6 +40,9 @@ interface Pending {
 }
 
 const MAX_RETRY_MS = 30_000;
+const SAVE_EVERY_MS = 200;
+/** Wake-ups closer together than this share one read of the log. */
+const MIN_READ_INTERVAL_MS = 5;
 
 /**
  * One named, checkpointed reader of the log. Across processes only the lease owner reads; the
@@ -66,6 +69,8 @@ export class Subscription {
   private readonly pending: Pending[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private saving: Promise<void> = Promise.resolve();
+  private saveTimer: Timer | undefined;
+  private lastReadAt = 0;
   /** Runs started from this process's own commits, by event id, until the scan reaches them. */
   private readonly early = new Map<string, Promise<boolean>>();
   private readonly onCommit = (signal: CommitSignal) => {
@@ -109,6 +114,9 @@ export class Subscription {
     this.wake();
     await this.running;
     await Promise.allSettled(this.inFlight);
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    await this.saving;
     if (this.owned) {
       this.advanceReactorCheckpoint();
       await this.saveCheckpoint().catch((error) =>
@@ -153,6 +161,10 @@ export class Subscription {
           await this.sleep(Math.max(50, this.leaseMs / 3), false);
           continue;
         }
+        const sinceRead = Date.now() - this.lastReadAt;
+        if (sinceRead < MIN_READ_INTERVAL_MS)
+          await this.sleep(MIN_READ_INTERVAL_MS - sinceRead, false);
+        this.lastReadAt = Date.now();
         const progressed = await this.step();
         failures = 0;
         if (!progressed) await this.sleep(this.idleDelay());
@@ -312,10 +324,18 @@ export class Subscription {
       : this.cursor;
   }
 
+  /**
+   * A reactor's checkpoint only bounds the re-check after a restart (its handler is idempotent),
+   * so it is written at most every SAVE_EVERY_MS instead of once per event.
+   */
   private queueSave(): void {
-    this.saving = this.saving
-      .then(() => this.saveCheckpoint())
-      .catch((error) => this.log(`${this.name}: checkpoint`, error));
+    if (this.saveTimer !== undefined) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.saving = this.saving
+        .then(() => this.saveCheckpoint())
+        .catch((error) => this.log(`${this.name}: checkpoint`, error));
+    }, SAVE_EVERY_MS);
   }
 
   private async saveCheckpoint(): Promise<void> {

@@ -4,6 +4,7 @@ import * as privacyAndAccounts from "./0002-privacy-and-accounts";
 import * as passwordReset from "./0003-password-reset";
 import * as sessions from "./0004-sessions";
 import * as auditIndexes from "./0005-audit-indexes";
+import * as resetCodesByUser from "./0006-reset-codes-by-user";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   "0003-password-reset": passwordReset,
   "0004-sessions": sessions,
   "0005-audit-indexes": auditIndexes,
+  "0006-reset-codes-by-user": resetCodesByUser,
 };
 
 export const migrationProvider: MigrationProvider = {
