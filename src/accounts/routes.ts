@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { readJsonObject } from "../http/body";
-import { errorSchema, jsonBody, jsonResponse } from "../http/openapi";
-import { clientIpOf, requestIdOf } from "../http/request";
+import { apiError, errorSchema, jsonBody, jsonResponse } from "../http/openapi";
+import { clientOf, requestIdOf } from "../http/request";
 import { examples, parseLogin, parseRegistration } from "./model";
 import { currentUser, login, registerUser } from "./service";
 
@@ -24,8 +24,6 @@ const userSchema = {
   },
   required: ["id", "email", "created_at"],
 } as const;
-
-const apiError = (example: string) => ({ schema: errorSchema, example: { error: example } });
 
 export function accountRoutes(ctx: AppContext) {
   return new Elysia({ name: "accounts" })
@@ -66,11 +64,7 @@ export function accountRoutes(ctx: AppContext) {
       "/v1/auth/login",
       async ({ request, server }) => {
         const credentials = parseLogin(await readJsonObject(request));
-        return login(ctx, credentials, {
-          ip: clientIpOf(request, server, ctx.config.trustProxy),
-          userAgent: (request.headers.get("user-agent") ?? "").slice(0, 512),
-          requestId: requestIdOf(request),
-        });
+        return login(ctx, credentials, clientOf(request, server, ctx.config.trustProxy));
       },
       {
         parse: "none",

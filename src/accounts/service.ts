@@ -4,6 +4,7 @@ import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import { isUniqueViolation } from "../db";
 import { HttpError } from "../http/errors";
+import type { ClientInfo } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
 import { decideAccount, initialAccountState } from "./decider";
 import type { Credentials, PublicUser } from "./model";
@@ -83,12 +84,6 @@ export async function registerUser(
   return { id: user.id, email: credentials.email, created_at: user.created_at.toISOString() };
 }
 
-export interface ClientInfo {
-  ip: string;
-  userAgent: string;
-  requestId: string;
-}
-
 /** Opens a session: an opaque 256-bit token, stored only as a keyed hash, with an expiry. */
 export async function login(
   ctx: AppContext,
@@ -135,7 +130,7 @@ export async function login(
               sealedIp: seal(key, user.id, client.ip),
               sealedUserAgent: seal(key, user.id, client.userAgent),
             },
-            metadata: { requestId: client.requestId, correlationId: client.requestId },
+            metadata: { requestId: client.httpRequestId, correlationId: client.httpRequestId },
           },
         ],
       },

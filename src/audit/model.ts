@@ -16,6 +16,7 @@ export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID.test(value);
 const TYPE = /^[A-Za-z]{1,64}$/;
 const invalid = (name: string) => new HttpError(400, `invalid query parameter: ${name}`);
 

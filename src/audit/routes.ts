@@ -1,14 +1,11 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { HttpError } from "../http/errors";
-import { errorSchema, jsonResponse } from "../http/openapi";
+import { apiError, jsonResponse } from "../http/openapi";
 import { requestIdOf } from "../http/request";
 import { constantTimeEqual } from "../privacy";
-import { parseAuditQuery, queryParams } from "./model";
+import { isUuid, parseAuditQuery, queryParams } from "./model";
 import { erasePersonalData, queryAuditEvents } from "./service";
-
-const apiError = (example: string) => ({ schema: errorSchema, example: { error: example } });
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Bearer AUDIT_TOKEN, compared in constant time; the API is off when no token is configured. */
 function authorize(ctx: AppContext, request: Request): void {
@@ -119,7 +116,7 @@ export function auditRoutes(ctx: AppContext) {
       "/v1/audit/users/:user_id/personal-data",
       async ({ request, params, set }) => {
         authorize(ctx, request);
-        if (!UUID.test(params.user_id)) throw new HttpError(400, "invalid user id");
+        if (!isUuid(params.user_id)) throw new HttpError(400, "invalid user id");
         await erasePersonalData(ctx, params.user_id.toLowerCase(), {
           requestId: requestIdOf(request),
         });

@@ -21,3 +21,15 @@ export function jsonResponse(description: string, content: { schema: object; exa
     },
   };
 }
+
+export const apiError = (example: string) => ({ schema: errorSchema, example: { error: example } });
+
+export const tooManyRequestsResponse = {
+  ...jsonResponse("Too many requests", apiError("too many requests")),
+  headers: {
+    "Retry-After": {
+      description: "Seconds until a request can succeed",
+      schema: { type: "integer" as const },
+    },
+  },
+};

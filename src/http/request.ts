@@ -26,3 +26,22 @@ export function clientIpOf(
   }
   return server?.requestIP(request)?.address ?? "unknown";
 }
+
+export interface ClientInfo {
+  ip: string;
+  userAgent: string;
+  httpRequestId: string;
+}
+
+/** Who is asking: address, user agent (bounded), and the request id for the log and events. */
+export function clientOf(
+  request: Request,
+  server: Server<unknown> | null,
+  trustProxy: boolean,
+): ClientInfo {
+  return {
+    ip: clientIpOf(request, server, trustProxy),
+    userAgent: (request.headers.get("user-agent") ?? "").slice(0, 512),
+    httpRequestId: requestIdOf(request),
+  };
+}

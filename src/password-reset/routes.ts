@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { readJsonObject } from "../http/body";
-import { errorSchema, jsonBody, jsonResponse } from "../http/openapi";
-import { clientIpOf, requestIdOf } from "../http/request";
+import { apiError, jsonBody, jsonResponse, tooManyRequestsResponse } from "../http/openapi";
+import { clientOf } from "../http/request";
 import { parseResetBody, parseTriggerBody, resetMessages, triggerMessages } from "./model";
 import { resetPassword, triggerPasswordReset } from "./service";
 
@@ -11,8 +11,6 @@ const triggerRequestSchema = {
   properties: { email: { type: "string", format: "email", example: "user@example.com" } },
   required: ["email"],
 } as const;
-
-const apiError = (example: string) => ({ schema: errorSchema, example: { error: example } });
 
 const resetRequestSchema = {
   type: "object",
@@ -29,29 +27,16 @@ const resetRequestSchema = {
   required: ["code", "new_password"],
 } as const;
 
-const client = (ctx: AppContext, request: Request, server: Parameters<typeof clientIpOf>[1]) => ({
-  ip: clientIpOf(request, server, ctx.config.trustProxy),
-  userAgent: (request.headers.get("user-agent") ?? "").slice(0, 512),
-  httpRequestId: requestIdOf(request),
-});
-
-const tooManyRequests = {
-  ...jsonResponse("Too many requests", apiError("too many requests")),
-  headers: {
-    "Retry-After": {
-      description: "Seconds until a request can succeed",
-      schema: { type: "integer" as const },
-    },
-  },
-};
-
 export function passwordResetRoutes(ctx: AppContext) {
   return new Elysia({ name: "password-reset" })
     .post(
       "/v1/auth/password-reset/trigger",
       async ({ request, server }) => {
         const email = parseTriggerBody(await readJsonObject(request));
-        await triggerPasswordReset(ctx, { email, ...client(ctx, request, server) });
+        await triggerPasswordReset(ctx, {
+          email,
+          ...clientOf(request, server, ctx.config.trustProxy),
+        });
         return { message: triggerMessages.sent };
       },
       {
@@ -74,7 +59,7 @@ export function passwordResetRoutes(ctx: AppContext) {
             }),
             "400": jsonResponse("Missing email", apiError(triggerMessages.required)),
             "404": jsonResponse("User not found", apiError(triggerMessages.notFound)),
-            "429": tooManyRequests,
+            "429": tooManyRequestsResponse,
             "500": jsonResponse("Internal Server Error", apiError("internal error")),
           },
         },
@@ -84,7 +69,10 @@ export function passwordResetRoutes(ctx: AppContext) {
       "/v1/auth/password-reset/reset",
       async ({ request, server }) => {
         const body = parseResetBody(await readJsonObject(request));
-        const { email } = await resetPassword(ctx, { ...body, ...client(ctx, request, server) });
+        const { email } = await resetPassword(ctx, {
+          ...body,
+          ...clientOf(request, server, ctx.config.trustProxy),
+        });
         return { message: resetMessages.done, email };
       },
       {
@@ -112,7 +100,7 @@ export function passwordResetRoutes(ctx: AppContext) {
               "Missing fields, weak password, or a bad code",
               apiError(resetMessages.invalidCode),
             ),
-            "429": tooManyRequests,
+            "429": tooManyRequestsResponse,
           },
         },
       },

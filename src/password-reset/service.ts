@@ -12,6 +12,7 @@ import {
   VersionConflictError,
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
+import type { ClientInfo } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
 import { refundToken, takeToken } from "../rate-limits/store";
@@ -32,11 +33,8 @@ import { resetStreamId } from "./streams";
 const resetAttemptsStreamId = (ipHash: string) =>
   `${resetAttemptsStreamPrefix}${deterministicUuid(ipHash)}`;
 
-export interface TriggerInput {
+export interface TriggerInput extends ClientInfo {
   email: string;
-  ip: string;
-  userAgent: string;
-  httpRequestId: string;
 }
 
 /** This process's deciders of one reset stream take turns; other processes' collisions retry. */
@@ -168,13 +166,10 @@ async function recordTrigger(
   }
 }
 
-export interface ResetInput {
+export interface ResetInput extends ClientInfo {
   code: string;
   newPassword: string;
   email: string | undefined;
-  ip: string;
-  userAgent: string;
-  httpRequestId: string;
 }
 
 const invalidCode = () => new HttpError(400, resetMessages.invalidCode);
