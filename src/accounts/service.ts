@@ -48,9 +48,12 @@ export async function registerUser(
   credentials: Credentials,
   metadata: { requestId: string },
 ): Promise<PublicUser> {
-  if (await findUserByEmail(ctx, credentials.email)) throw emailTaken();
+  // Hashing before the answer keeps a taken email from answering measurably faster.
+  const [existing, passwordHash] = await Promise.all([
+    findUserByEmail(ctx, credentials.email),
+    Bun.password.hash(credentials.password, { algorithm: "argon2id" }),
+  ]);
   const userId = randomUUID();
-  const passwordHash = await Bun.password.hash(credentials.password, { algorithm: "argon2id" });
   try {
     await ctx.store.transact(async (trx) => {
       const key = await ctx.dataKeys.create(trx, userId);
@@ -62,7 +65,7 @@ export async function registerUser(
           sealedPasswordHash: seal(key, userId, passwordHash),
         },
         initialAccountState,
-        { emailTaken: false },
+        { emailTaken: existing !== undefined },
       );
       if ("rejected" in decision) throw emailTaken();
       const events = decision.map((e) => ({
