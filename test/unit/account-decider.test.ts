@@ -33,7 +33,8 @@ describe("register a user", () => {
   });
 
   test("given the stream already holds a registration, then it is rejected", () => {
-    const state = given({ type: "UserRegistered", data: { ...register } });
+    const { type: _command, ...data } = register;
+    const state = given({ type: "UserRegistered", data });
     expect(decideAccount(register, state, { emailTaken: false })).toEqual({
       rejected: "email already registered",
     });
