@@ -21,6 +21,7 @@ import { createLogger, type Logger } from "./log";
 import { createConsoleMailer } from "./mail/console";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
+import { startSweeping } from "./maintenance";
 import { DispatchOutcomes } from "./password-reset/outcomes";
 import { DataKeys, deriveKeyring, type Keyring, loadOrCreateDevSecret } from "./privacy";
 
@@ -86,6 +87,7 @@ export async function createRuntime(
     subscribe(PASSWORD_CHANGED_MAILER, ["PasswordChanged"], passwordChangedMailer(mailerDeps)),
   ];
   let unlisten: (() => Promise<void>) | undefined;
+  let stopSweeping: (() => void) | undefined;
 
   return {
     config,
@@ -112,8 +114,10 @@ export async function createRuntime(
         }
       });
       for (const subscription of subscriptions) subscription.start();
+      stopSweeping = startSweeping(database.db, log);
     },
     async stop() {
+      stopSweeping?.();
       await Promise.all(subscriptions.map((s) => s.stop()));
       await unlisten?.();
       await database.close();

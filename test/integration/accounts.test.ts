@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
+import { sweepExpired } from "../../src/maintenance";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 
 let t: TestRuntime;
@@ -115,5 +116,53 @@ describe("POST /v1/auth/register", () => {
     expect(text).not.toContain("argon2");
     expect(text).not.toContain(strong);
     expect(text).toContain("sealed:v1:");
+  });
+});
+
+describe("maintenance", () => {
+  test("the sweep removes expired sessions and spent rate-limit rows, and keeps live ones", async () => {
+    const db = t.runtime.db;
+    const user = await t.request("POST", "/v1/auth/register", {
+      email: "sweep@example.com",
+      password: strong,
+    });
+    const userId = (user.json as { user: { id: string } }).user.id;
+    await db
+      .insertInto("sessions")
+      .values([
+        {
+          token_hash: "expired",
+          session_id: crypto.randomUUID(),
+          user_id: userId,
+          expires_at: new Date(Date.now() - 1000),
+        },
+        {
+          token_hash: "live",
+          session_id: crypto.randomUUID(),
+          user_id: userId,
+          expires_at: new Date(Date.now() + 60_000),
+        },
+      ])
+      .execute();
+    await db
+      .insertInto("rate_limits")
+      .values([
+        { key: "spent", tat: new Date(Date.now() - 1000) },
+        { key: "live", tat: new Date(Date.now() + 60_000) },
+      ])
+      .execute();
+    await sweepExpired(db);
+    const sessions = await db
+      .selectFrom("sessions")
+      .select("token_hash")
+      .where("user_id", "=", userId)
+      .execute();
+    expect(sessions.map((s) => s.token_hash)).toEqual(["live"]);
+    const limits = await db
+      .selectFrom("rate_limits")
+      .select("key")
+      .where("key", "in", ["spent", "live"])
+      .execute();
+    expect(limits.map((l) => l.key)).toEqual(["live"]);
   });
 });
