@@ -28,10 +28,14 @@ export async function queryAuditEvents(
   const { db } = ctx;
   const conditions = [sql`e.transaction_id < s.horizon`];
 
-  // The streams first, then their events: `stream_id = any(...)` lets the stream index find a
-  // history directly instead of walking the whole log in commit order.
+  // The streams first, then their events through the stream index. OFFSET 0 keeps that read
+  // separate, so a prepared statement's generic plan cannot trade it for a scan of every event
+  // in the from/to window across the whole log.
   const streams = await streamsFor(ctx, filters);
-  if (streams !== undefined) conditions.push(sql`e.stream_id = any(${streams}::text[])`);
+  const source =
+    streams === undefined
+      ? sql`events`
+      : sql`(select * from events where stream_id = any(${streams}::text[]) offset 0)`;
   if (filters.types !== undefined) conditions.push(sql`e.type = any(${filters.types}::text[])`);
   if (filters.from !== undefined) conditions.push(sql`e.recorded_at >= ${filters.from}`);
   if (filters.to !== undefined) conditions.push(sql`e.recorded_at <= ${filters.to}`);
@@ -52,7 +56,7 @@ export async function queryAuditEvents(
     with s as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
     select e.global_position, e.transaction_id::text as transaction_id, e.event_id::text as event_id,
            e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.recorded_at
-    from events e, s
+    from ${source} e, s
     where ${sql.join(conditions, sql` and `)}
     order by e.transaction_id, e.global_position
     limit ${filters.limit + 1}`.execute(db);
