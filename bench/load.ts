@@ -41,7 +41,16 @@ function ms(value: string): number {
 
 async function wrk(url: string, connections: number, seconds: number): Promise<WrkResult> {
   const out = await sh(
-    ["wrk", "-t2", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", join(import.meta.dir, "trigger.lua"), url],
+    [
+      "wrk",
+      "-t2",
+      `-c${connections}`,
+      `-d${seconds}s`,
+      "--latency",
+      "-s",
+      join(import.meta.dir, "trigger.lua"),
+      url,
+    ],
     { env: { BENCH_USERS: String(USERS) } },
   );
   const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0);
@@ -59,7 +68,16 @@ async function wrk(url: string, connections: number, seconds: number): Promise<W
 
 async function pgbench(url: string, connections: number, seconds: number): Promise<number> {
   const script = join(import.meta.dir, "pgbench-insert.sql");
-  const out = await sh(["pgbench", "-n", `-c${connections}`, "-j2", `-T${seconds}`, "-f", script, url]);
+  const out = await sh([
+    "pgbench",
+    "-n",
+    `-c${connections}`,
+    "-j2",
+    `-T${seconds}`,
+    "-f",
+    script,
+    url,
+  ]);
   return Number(out.match(/tps = ([\d.]+) \(without initial connection time\)/)?.[1] ?? 0);
 }
 
@@ -92,7 +110,9 @@ async function main() {
 
     const rows: (string | number)[][] = [];
     for (const connections of CONCURRENCIES) {
-      const { rows: mark } = await client.query<{ p: string }>("select coalesce(max(global_position), 0) as p from events");
+      const { rows: mark } = await client.query<{ p: string }>(
+        "select coalesce(max(global_position), 0) as p from events",
+      );
       const from = Number(mark[0]?.p ?? 0);
       process.stderr.write(`wrk -c${connections} for ${DURATION_S}s...\n`);
       const load = await wrk(server.url, connections, DURATION_S);

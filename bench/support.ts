@@ -6,11 +6,15 @@ import { loadConfig } from "../src/config";
 import { seal } from "../src/privacy";
 import { openCore } from "../src/runtime";
 
-export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const ADMIN_URL =
+  process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const BENCH_PASSWORD = "Bench-Passw0rd!";
 export const benchEmail = (n: number) => `user${n}@bench.example.com`;
 
-export async function sh(cmd: string[], options: { env?: Record<string, string> } = {}): Promise<string> {
+export async function sh(
+  cmd: string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<string> {
   const child = Bun.spawn(cmd, {
     stdout: "pipe",
     stderr: "pipe",
@@ -34,7 +38,8 @@ export async function ensureTools(): Promise<void> {
       await sh(["apt-get", "install", "-y", "wrk"]);
     });
   }
-  if (Bun.which("pgbench") === null) throw new Error("pgbench is missing (postgresql-contrib / postgresql client)");
+  if (Bun.which("pgbench") === null)
+    throw new Error("pgbench is missing (postgresql-contrib / postgresql client)");
 }
 
 export async function createBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
@@ -61,7 +66,12 @@ export async function createBenchDatabase(): Promise<{ url: string; drop(): Prom
  * users projection), many per transaction, with one argon2id hash computed once: hashing
  * 10,000 passwords would measure argon2, not the service.
  */
-export async function seedUsers(databaseUrl: string, secretKey: string, count: number, batch = 500) {
+export async function seedUsers(
+  databaseUrl: string,
+  secretKey: string,
+  count: number,
+  batch = 500,
+) {
   const core = await openCore(loadConfig({ DATABASE_URL: databaseUrl, SECRET_KEY: secretKey }));
   const passwordHash = await Bun.password.hash(BENCH_PASSWORD, { algorithm: "argon2id" });
   try {
@@ -108,8 +118,13 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function machineDescription(): string {
-  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
+  const cpu =
+    readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
   const cores = readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? 0;
-  const memGb = Math.round(Number(readFileSync("/proc/meminfo", "utf8").match(/MemTotal:\s+(\d+)/)?.[1] ?? 0) / 1024 / 1024);
+  const memGb = Math.round(
+    Number(readFileSync("/proc/meminfo", "utf8").match(/MemTotal:\s+(\d+)/)?.[1] ?? 0) /
+      1024 /
+      1024,
+  );
   return `${cores} cores (${cpu.trim()}), ${memGb} GiB, Bun ${Bun.version}`;
 }

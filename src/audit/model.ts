@@ -21,10 +21,25 @@ const TYPE = /^[A-Za-z]{1,64}$/;
 const invalid = (name: string) => new HttpError(400, `invalid query parameter: ${name}`);
 
 function instant(value: string, name: string): Date {
-  // ISO 8601 with a date at least; Date.parse alone accepts too much.
-  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) throw invalid(name);
+  // ISO 8601: a date, optionally a time and zone. Date.parse alone accepts too much and rolls
+  // impossible dates over (2024-02-30 would become March 1), so every field is checked.
+  const m = value.match(
+    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$/,
+  );
+  if (!m) throw invalid(name);
+  const [year, month, day, hour = 0, minute = 0, second = 0] = m
+    .slice(1, 7)
+    .map((v) => Number(v ?? 0));
+  const calendar = new Date(Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 1));
+  const real =
+    calendar.getUTCFullYear() === year &&
+    calendar.getUTCMonth() === (month ?? 1) - 1 &&
+    calendar.getUTCDate() === day &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59;
   const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw invalid(name);
+  if (!real || Number.isNaN(date.getTime())) throw invalid(name);
   return date;
 }
 

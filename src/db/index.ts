@@ -58,7 +58,12 @@ function openPostgres(url: string, poolSize: number): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
   // An idle client losing its server (a restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});
-  pool.on("connect", prepareStatements);
+  pool.on("connect", (client) => {
+    // A connection dying under a query must fail that query, not the process: without a
+    // listener pg re-throws the client's 'error' event (pg-pool only listens while idle).
+    client.on("error", () => {});
+    prepareStatements(client);
+  });
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   const listeners = new Set<() => Promise<void>>();
 
