@@ -56,7 +56,7 @@ const SQL = [
   "1; TRUNCATE events CASCADE",
   "' UNION SELECT event_id, data FROM events --",
   "Robert'); DROP TABLE users;--",
-  "$1::text; select pg_sleep(10)",
+  "$1::text; select pg_terminate_backend(pg_backend_pid())",
   "\\'; COPY events TO '/tmp/x'; --",
 ];
 const WEIRD_STRINGS = [
