@@ -21,6 +21,7 @@ import {
   uniqueEmail,
 } from "../support/e2e";
 import { type FakeMessage, firstField } from "../support/fake-mailgun";
+import { readAnswer } from "../support/http";
 import { postJson, type ServerProcess } from "../support/server";
 
 const RESET = "/v1/auth/password-reset/reset";
@@ -45,14 +46,7 @@ async function me(authorization?: string) {
   const response = await fetch(`${server.url}/v1/auth/me`, {
     headers: authorization === undefined ? {} : { authorization },
   });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, json };
+  return readAnswer(response);
 }
 
 const tagOf = (m: FakeMessage) => m.fields["o:tag"] ?? [];

@@ -10,42 +10,10 @@ import type { Db } from "../../src/db";
 import { RESET_CODE_ALPHABET } from "../../src/password-reset/code";
 import { codeOf, messagesTo } from "./e2e";
 import type { FakeMailgun } from "./fake-mailgun";
+import { appClient, type HttpAnswer, type Send } from "./http";
 import { waitFor } from "./wait";
 
-export interface HttpAnswer {
-  status: number;
-  headers: Headers;
-  /** The raw body, exactly as received. */
-  text: string;
-  json: unknown;
-}
-
-export type Send = (
-  method: string,
-  path: string,
-  body?: unknown,
-  headers?: Record<string, string>,
-) => Promise<HttpAnswer>;
-
-/** A client over an in-process app (createApp(runtime)).handle; nothing listens on a port. */
-export function appClient(app: { handle(request: Request): Promise<Response> }): Send {
-  return async (method, path, body, headers = {}) => {
-    const init: RequestInit = { method, headers: { ...headers } };
-    if (body !== undefined) {
-      init.body = typeof body === "string" ? body : JSON.stringify(body);
-      (init.headers as Record<string, string>)["content-type"] ??= "application/json";
-    }
-    const response = await app.handle(new Request(`http://localhost${path}`, init));
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json };
-  };
-}
+export { appClient, type HttpAnswer, type Send };
 
 export interface AuditPageBody {
   events: AuditEvent[];

@@ -4,21 +4,13 @@ import { loadConfig } from "../../src/config";
 import { createLogger, type Logger } from "../../src/log";
 import { createRuntime, type Runtime } from "../../src/runtime";
 import { createTestDatabase, type TestDatabase } from "./database";
+import { appClient, type Send } from "./http";
 
 export interface TestRuntime {
   runtime: Runtime;
   testDb: TestDatabase;
   app: ReturnType<typeof createApp>;
-  request(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers?: Record<string, string>,
-  ): Promise<{
-    status: number;
-    headers: Headers;
-    json: unknown;
-  }>;
+  request: Send;
   close(): Promise<void>;
 }
 
@@ -39,22 +31,7 @@ export async function createTestRuntime(
     runtime,
     testDb,
     app,
-    async request(method, path, body, headers = {}) {
-      const init: RequestInit = { method, headers: { ...headers } };
-      if (body !== undefined) {
-        init.body = typeof body === "string" ? body : JSON.stringify(body);
-        (init.headers as Record<string, string>)["content-type"] ??= "application/json";
-      }
-      const response = await app.handle(new Request(`http://localhost${path}`, init));
-      const text = await response.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, headers: response.headers, json };
-    },
+    request: appClient(app),
     async close() {
       await runtime.stop();
       await testDb.drop().catch(() => {});
