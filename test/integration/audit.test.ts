@@ -96,7 +96,7 @@ describe("GET /v1/audit/events: one user's history", () => {
     aliceEvents = page.events;
 
     expect(typesOf(aliceEvents)).toEqual(TIMELINE_TYPES);
-    // The relative order the brief names, stated on its own.
+    // The relative order the issue names, stated on its own.
     const order = [
       "PasswordResetRequested",
       "PasswordResetEmailSent",
