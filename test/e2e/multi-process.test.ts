@@ -82,8 +82,8 @@ describe.skipIf(!onPostgres)("two server processes on one database", () => {
     await deployment?.close();
   });
 
-  // Fails with the uncommitted Subscription.startEarly (product bug): an event the scan already
-  // dispatched is started again by the commit signal, so its email is sent twice.
+  // Guards the early start of fresh commits: an event the scan already dispatched must not be
+  // started again by its commit signal (that would send its email twice).
   test("100 triggers spread across both: every 200 has exactly one accepted email, no address two", async () => {
     const { fake } = deployment;
     const emails = Array.from({ length: USERS }, (_, i) => uniqueEmail(`spread-${i}`));
@@ -118,8 +118,8 @@ describe.skipIf(!onPostgres)("two server processes on one database", () => {
     for (const server of servers) expectNoCodesIn(server.output(), codes);
   });
 
-  // Fails intermittently (product bug): the per-process stream mutex does not serialise two
-  // processes, and 10 immediate decide attempts can all lose, so a VersionConflictError is a 500.
+  // The per-process turn-taking does not serialise two processes: their collisions must be
+  // decided again (with jittered backoff), never surface as a 500.
   test("version race across processes: 20 concurrent triggers of one email, half on each server, all 200", async () => {
     const { fake } = deployment;
     const email = uniqueEmail("contended");

@@ -585,10 +585,9 @@ describe("DELETE /v1/audit/users/{id}/personal-data: erasure", () => {
 
 describe("erasure racing audit reads", () => {
   /**
-   * Known product bug on PostgreSQL (a pool; PGlite's single connection serialises the race away):
-   * DataKeys.destroy (src/privacy/data-keys.ts) drops the cached key before its DELETE commits,
-   * so an audit read running meanwhile still finds the row, caches the key again, and this
-   * process keeps unsealing the erased user's personal data after the 204.
+   * On PostgreSQL (a pool; PGlite's single connection serialises the race away) an audit read
+   * running during the erasure's transaction still finds the key row; it must not cache the key
+   * again, or this process would keep unsealing the erased user's data after the 204.
    */
   test("an audit read racing the erasure does not keep the key: after the 204 the data shows as erased", async () => {
     const unsealedAfterErasure: string[] = [];
