@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import type { Db } from "../db";
 import type { CommitSignal, EventBus } from "./bus";
 import { compareCheckpoints, type EventStore, type Tx } from "./store";
-import type { Checkpoint, RecordedEvent } from "./types";
+import { type Checkpoint, type RecordedEvent, START } from "./types";
 
 /** A read model kept in its own transactions: its writes and its checkpoint commit together. */
 export interface ProjectionHandler {
@@ -60,7 +60,7 @@ export class Subscription {
   private stopped = false;
   private owned = false;
   private leaseRenewedAt = 0;
-  private checkpoint: Checkpoint = { transactionId: "0", position: 0 };
+  private checkpoint: Checkpoint = START;
   private cursor: Checkpoint = this.checkpoint;
   private savedCheckpoint: Checkpoint = this.checkpoint;
   private newestSignalled = 0n;
