@@ -30,7 +30,7 @@ import {
   waitForOutcomes,
 } from "./drill-support";
 import { writeSection } from "./report";
-import { createBenchDatabase, machineDescription, seedUsers } from "./support";
+import { benchServerEnv, createBenchDatabase, machineDescription, seedUsers } from "./support";
 
 interface DrillResult {
   line: string;
@@ -58,15 +58,7 @@ async function withSetup(
   const servers: ServerProcess[] = [];
   try {
     await seedUsers(database.url, secretKey, users);
-    const env = {
-      DATABASE_URL: database.url,
-      SECRET_KEY: secretKey,
-      RATE_LIMITS: "off",
-      MAILGUN_URL: fake.url,
-      MAILGUN_API_KEY: fake.apiKey,
-      MAILGUN_DOMAIN: fake.domain,
-      ...extraEnv,
-    };
+    const env = { ...benchServerEnv(database.url, secretKey, fake), ...extraEnv };
     return await body({ databaseUrl: database.url, secretKey, fake, env, servers });
   } finally {
     await Promise.allSettled(servers.map((s) => (s.process.exitCode === null ? s.stop() : null)));
@@ -99,6 +91,14 @@ function commonFailures(t: Tally): string[] {
   if (t.lost > 0)
     failures.push(`${t.lost} acknowledged lost (${t.lostEmails.slice(0, 3).join(", ")})`);
   if (t.pending > 0) failures.push(`${t.pending} requests without an outcome`);
+  return failures;
+}
+
+/** Drills (c) and (d): every 200 has exactly one accepted send, and no address got two. */
+function exactlyOneEmailFailures(t: Tally): string[] {
+  const failures: string[] = [];
+  if (t.duplicates > 0) failures.push(`${t.duplicates} addresses got more than one email`);
+  if (t.notExactlyOne > 0) failures.push(`${t.notExactlyOne} 200s without exactly one email`);
   return failures;
 }
 
@@ -277,9 +277,7 @@ async function mailgunFaults(): Promise<DrillResult> {
     });
     await load.done;
     const t = await settle(setup, load, 60_000);
-    const failures = commonFailures(t);
-    if (t.duplicates > 0) failures.push(`${t.duplicates} addresses got more than one email`);
-    if (t.notExactlyOne > 0) failures.push(`${t.notExactlyOne} 200s without exactly one email`);
+    const failures = [...commonFailures(t), ...exactlyOneEmailFailures(t)];
     const faults = setup.fake.attempts.filter((a) => a.outcome === "failed").length;
     return {
       line: drillLine("mailgun-faults", t, {
@@ -309,9 +307,7 @@ async function twoServers(): Promise<DrillResult> {
     });
     await load.done;
     const t = await settle(setup, load, 60_000);
-    const failures = commonFailures(t);
-    if (t.duplicates > 0) failures.push(`${t.duplicates} addresses got more than one email`);
-    if (t.notExactlyOne > 0) failures.push(`${t.notExactlyOne} 200s without exactly one email`);
+    const failures = [...commonFailures(t), ...exactlyOneEmailFailures(t)];
     const perServer = [a, b].map(
       (s) => load.records.filter((r) => r.url === s.url && r.status === 200).length,
     );

@@ -11,6 +11,7 @@ import { startFakeMailgun } from "../test/support/fake-mailgun";
 import { startServer } from "../test/support/server";
 import { table, writeSection } from "./report";
 import {
+  benchServerEnv,
   createBenchDatabase,
   ensureTools,
   machineDescription,
@@ -90,14 +91,7 @@ async function main() {
   try {
     process.stderr.write(`seeding ${USERS} users...\n`);
     await seedUsers(database.url, secretKey, USERS);
-    const server = await startServer({
-      DATABASE_URL: database.url,
-      SECRET_KEY: secretKey,
-      RATE_LIMITS: "off",
-      MAILGUN_URL: fake.url,
-      MAILGUN_API_KEY: fake.apiKey,
-      MAILGUN_DOMAIN: fake.domain,
-    });
+    const server = await startServer(benchServerEnv(database.url, secretKey, fake));
     await client.connect();
     // A table shaped like events (identity key, text, jsonb, timestamp) for PostgreSQL's own number.
     await client.query(`create table pgbench_events (

@@ -29,11 +29,10 @@ import { loadConfig } from "../src/config";
 import { deterministicUuid } from "../src/event-store";
 import { sweepExpired } from "../src/maintenance";
 import { generateResetCode } from "../src/password-reset/code";
-import { HISTORY_WINDOW_MS } from "../src/password-reset/decider";
+import { emailLimit, HISTORY_WINDOW_MS } from "../src/password-reset/decider";
 import { resetStreamId } from "../src/password-reset/streams";
 import { type Keyring, keyedHash, seal } from "../src/privacy";
 import { newDataKey, wrapDataKey } from "../src/privacy/crypto";
-import { gcra, limits, tatAfter, windowLimit } from "../src/rate-limits/gcra";
 import { openCore } from "../src/runtime";
 
 export interface SeedAuditOptions {
@@ -194,20 +193,12 @@ function newClient(rng: Rng): Client {
   return { ip: randomIp(rng), ua: rng.pick(USER_AGENTS) };
 }
 
-/** The per-email trigger limits exactly as decideTrigger applies them (contract §4). */
-function emailLimited(attempts: number[], now: number) {
-  const recent = attempts.filter((t) => t > now - HISTORY_WINDOW_MS);
-  const hourly = windowLimit(
-    limits.triggerPerEmailHourly.max,
-    limits.triggerPerEmailHourly.windowMs,
-    recent,
+/** The per-email trigger limits exactly as decideTrigger applies them, over the window it reads. */
+const emailLimited = (attempts: number[], now: number) =>
+  emailLimit(
+    attempts.filter((t) => t > now - HISTORY_WINDOW_MS),
     now,
   );
-  if (!hourly.allowed) return { limit: "email_hourly", retryAfterMs: hourly.retryAfterMs };
-  const burst = gcra(limits.triggerPerEmail, tatAfter(limits.triggerPerEmail, recent), now);
-  if (!burst.allowed) return { limit: "email_burst", retryAfterMs: burst.retryAfterMs };
-  return undefined;
-}
 
 function resetEpisodes(rng: Rng): number {
   const r = rng.next();

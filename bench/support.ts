@@ -128,3 +128,19 @@ export function machineDescription(): string {
   );
   return `${cores} cores (${cpu.trim()}), ${memGb} GiB, Bun ${Bun.version}`;
 }
+
+/** The server environment every benchmark and drill starts from: PostgreSQL, no limits, the fake. */
+export function benchServerEnv(
+  databaseUrl: string,
+  secretKey: string,
+  fake: { url: string; apiKey: string; domain: string },
+): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    SECRET_KEY: secretKey,
+    RATE_LIMITS: "off",
+    MAILGUN_URL: fake.url,
+    MAILGUN_API_KEY: fake.apiKey,
+    MAILGUN_DOMAIN: fake.domain,
+  };
+}
