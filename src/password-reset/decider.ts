@@ -107,14 +107,10 @@ export interface TriggerPasswordReset {
   now: number;
   ipHash: string;
   /** The account found for the email, with the sealed values prepared for it; null if none. */
-  account: null | {
-    userId: string;
-    codeHash: string;
-    sealedCode: string;
-    sealedEmail: string;
-    sealedIp: string;
-    sealedUserAgent: string;
-  };
+  account: null | Omit<
+    PasswordResetRequested["data"],
+    "requestId" | "expiresAt" | "dispatchDeadline"
+  >;
   codeTtlMs: number;
   dispatchWindowMs: number;
   rateLimits: boolean;
@@ -183,7 +179,8 @@ function rejected(data: PasswordResetRejected["data"]): PasswordResetRejected {
   return { type: "PasswordResetRejected", data };
 }
 
-function emailLimit(
+/** The per-email trigger limits over the attempts that count (times in ms, oldest first). */
+export function emailLimit(
   attempts: readonly number[],
   now: number,
 ): { limit: RateLimitName; retryAfterMs: number } | undefined {

@@ -104,6 +104,24 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
   }
 }
 
+/** A fresh code for the account, present only as its keyed hash and a seal. */
+function sealedAccount(
+  ctx: AppContext,
+  user: { id: string; sealed_email: string },
+  key: Buffer,
+  input: TriggerInput,
+) {
+  const code = generateResetCode();
+  return {
+    userId: user.id,
+    codeHash: codeHash(ctx, code),
+    sealedCode: seal(key, user.id, code),
+    sealedEmail: user.sealed_email,
+    sealedIp: seal(key, user.id, input.ip),
+    sealedUserAgent: seal(key, user.id, input.userAgent),
+  };
+}
+
 /** Loads the email's history and the account, decides, and appends at the version it saw. */
 async function recordTrigger(
   ctx: AppContext,
@@ -124,18 +142,7 @@ async function recordTrigger(
   ]);
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? await ctx.dataKeys.find(user.id) : undefined;
-  const code = generateResetCode();
-  const account =
-    user && key
-      ? {
-          userId: user.id,
-          codeHash: codeHash(ctx, code),
-          sealedCode: seal(key, user.id, code),
-          sealedEmail: user.sealed_email,
-          sealedIp: seal(key, user.id, input.ip),
-          sealedUserAgent: seal(key, user.id, input.userAgent),
-        }
-      : null;
+  const account = user && key ? sealedAccount(ctx, user, key, input) : null;
   const timeoutMs = config.resetDispatchTimeoutMs;
   // The email must be settled a little before the handler stops waiting, so the answer is exact.
   const dispatchWindowMs = timeoutMs - Math.min(250, Math.floor(timeoutMs / 5));

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../db";
 import type { Tx } from "../event-store";
-import { type Keyring, newDataKey, seal, unseal, unwrapDataKey, wrapDataKey } from "./crypto";
+import { type Keyring, newDataKey, unseal, unwrapDataKey, wrapDataKey } from "./crypto";
 
 /**
  * Per-subject (per-user) data keys, stored wrapped by SECRET_KEY. Destroying a key erases every
@@ -64,12 +64,6 @@ export class DataKeys {
 
   forgetAll(): void {
     this.cache.clear();
-  }
-
-  async seal(subjectId: string, plaintext: string): Promise<string> {
-    const key = await this.find(subjectId);
-    if (!key) throw new Error(`no data key for ${subjectId}`);
-    return seal(key, subjectId, plaintext);
   }
 
   /** The plaintext, or undefined when the subject's key is gone. */
