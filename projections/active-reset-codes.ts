@@ -1,10 +1,24 @@
-import { sql } from "kysely";
+import { CompiledQuery, sql } from "kysely";
 import type {
   PasswordResetCodeRejected,
   PasswordResetCompleted,
   PasswordResetRequested,
 } from "../events/password-reset";
 import type { InlineProjection, RecordedEvent } from "../src/event-store";
+
+// Every request of a group commit in one statement: the users' earlier codes are superseded as
+// the new ones go in.
+const INSERT_CODES = `
+  with input as (
+    select * from jsonb_to_recordset($1::jsonb) as r(code_hash text, request_id uuid,
+      stream_id text, user_id uuid, requested_at timestamptz, expires_at timestamptz)
+  ),
+  superseded as (
+    update reset_codes set status = 'superseded'
+    where user_id in (select user_id from input) and status = 'active'
+  )
+  insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at, expires_at)
+  select code_hash, request_id, stream_id, user_id, requested_at, expires_at from input`;
 
 /**
  * The codes read model: code hash → its request, with one active code per user. A new request
@@ -14,6 +28,30 @@ import type { InlineProjection, RecordedEvent } from "../src/event-store";
 export const activeResetCodesProjection: InlineProjection = {
   name: "active-reset-codes",
   handles: ["PasswordResetRequested", "PasswordResetCompleted", "PasswordResetCodeRejected"],
+  async applyAll(trx, events) {
+    const requests = events.filter(
+      (e): e is RecordedEvent<PasswordResetRequested> => e.type === "PasswordResetRequested",
+    );
+    const users = new Set(requests.map((e) => e.data.userId));
+    // Set-based only when no user has two requests here; otherwise one event after the other.
+    if (
+      requests.length < 2 ||
+      requests.length !== events.length ||
+      users.size !== requests.length
+    ) {
+      for (const event of events) await this.apply(trx, event);
+      return;
+    }
+    const rows = requests.map((e) => ({
+      code_hash: e.data.codeHash,
+      request_id: e.data.requestId,
+      stream_id: e.streamId,
+      user_id: e.data.userId,
+      requested_at: e.recordedAt.toISOString(),
+      expires_at: e.data.expiresAt,
+    }));
+    await trx.executeQuery(CompiledQuery.raw(INSERT_CODES, [JSON.stringify(rows)]));
+  },
   async apply(trx, recorded) {
     const event = recorded as RecordedEvent<
       PasswordResetRequested | PasswordResetCompleted | PasswordResetCodeRejected

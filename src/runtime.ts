@@ -10,6 +10,7 @@ import type { Config } from "./config";
 import type { AppContext } from "./context";
 import { type Database, type Db, migrate, openDatabase } from "./db";
 import {
+  CommitNotifier,
   decodeNotification,
   EventBus,
   EventStore,
@@ -86,6 +87,13 @@ export async function createRuntime(
     subscribe(RESET_MAILER, ["PasswordResetRequested"], resetMailer(mailerDeps)),
     subscribe(PASSWORD_CHANGED_MAILER, ["PasswordChanged"], passwordChangedMailer(mailerDeps)),
   ];
+  // One process on the embedded database: nobody else to tell.
+  const notifier =
+    database.kind === "postgres"
+      ? new CommitNotifier(database.db, bus, store.id, {
+          log: (message, error) => log.error(message, { error }),
+        })
+      : undefined;
   let unlisten: (() => Promise<void>) | undefined;
   let stopSweeping: (() => void) | undefined;
 
@@ -113,12 +121,14 @@ export async function createRuntime(
           bus.emit("commit", decoded.signal);
         }
       });
+      notifier?.start();
       for (const subscription of subscriptions) subscription.start();
       stopSweeping = startSweeping(database.db, log);
     },
     async stop() {
       stopSweeping?.();
       await Promise.all(subscriptions.map((s) => s.stop()));
+      await notifier?.stop();
       await unlisten?.();
       await database.close();
     },

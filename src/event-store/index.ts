@@ -3,6 +3,7 @@ export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from 
 export { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
 export { deterministicUuid } from "./ids";
 export { KeyedMutex } from "./keyed-mutex";
+export { CommitNotifier } from "./notifier";
 export { appendPatiently } from "./patient-append";
 export {
   type AppendResult,

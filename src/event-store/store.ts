@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { type Kysely, sql, type Transaction } from "kysely";
+import { CompiledQuery, type Kysely, sql, type Transaction } from "kysely";
 import type { Db, Schema } from "../db";
 import { isUniqueViolation } from "../db/errors";
-import { type CommitSignal, type EventBus, NOTIFY_CHANNEL } from "./bus";
+import type { CommitSignal, EventBus } from "./bus";
 import { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
 import {
   type Checkpoint,
   type ExpectedVersion,
   type Metadata,
+  type NewEvent,
   type RecordedEvent,
   type StreamWrite,
   VersionConflictError,
@@ -20,6 +21,11 @@ export interface InlineProjection {
   readonly name: string;
   readonly handles: readonly string[];
   apply(trx: Tx, event: RecordedEvent): Promise<void>;
+  /**
+   * The events of one group commit that this projection handles, in log order, as few
+   * statements as it can; without it, apply() runs once per event.
+   */
+  applyAll?(trx: Tx, events: RecordedEvent[]): Promise<void>;
 }
 
 export interface AppendResult {
@@ -50,6 +56,62 @@ interface EventRow {
   recorded_at: Date | string;
 }
 
+/** An append waiting for the next group commit. */
+interface Queued {
+  writes: StreamWrite[];
+  count: number;
+  resolve(result: AppendResult): void;
+  reject(error: unknown): void;
+}
+
+interface RoundRow {
+  g: number;
+  w: number;
+  stream_id: string;
+  expected: number | null;
+  ord: number;
+  event_id: string;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+}
+
+interface InsertedRow {
+  global_position: number | string;
+  transaction_id: string;
+  event_id: string;
+  stream_version: number;
+  recorded_at: Date | string;
+}
+
+/** Rounds committing at once: each round's commit waits on the disk while the next one forms. */
+const MAX_ROUNDS_IN_FLIGHT = 4;
+const MAX_ROUND_EVENTS = 1000;
+
+// g: the append (all or nothing), w: one stream's write in it. The head is the stream's end as
+// this statement sees it; a version taken by a transaction it cannot see yet fails the whole
+// statement (unique violation) and the round's appends are retried one by one.
+const ROUND_INSERT = `
+  with v as (
+    select * from jsonb_to_recordset($1::jsonb) as v(g int, w int, stream_id text, expected int,
+      ord int, event_id uuid, type text, data jsonb, metadata jsonb)
+  ),
+  heads as (
+    select v.g, v.w, v.expected,
+      (select coalesce(max(x.stream_version), 0) from events x where x.stream_id = v.stream_id) as head
+    from v where v.ord = 1
+  ),
+  accepted as (
+    select g from heads group by g having bool_and(expected is null or expected = head)
+  )
+  insert into events (event_id, stream_id, stream_version, type, data, metadata)
+  select v.event_id, v.stream_id, h.head + v.ord, v.type, v.data, v.metadata
+  from v join heads h on h.w = v.w
+  where v.g in (select g from accepted)
+  order by v.w, v.ord
+  returning global_position, transaction_id::text as transaction_id, event_id::text as event_id,
+            stream_version, recorded_at`;
+
 export function toRecordedEvent(row: EventRow): RecordedEvent {
   return {
     globalPosition: Number(row.global_position),
@@ -66,6 +128,11 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
 
 export class EventStore {
   private readonly projections: InlineProjection[] = [];
+  private queue: Queued[] = [];
+  /** Streams a round in flight writes: their next appends wait for the round's answer. */
+  private readonly writing = new Set<string>();
+  private rounds = 0;
+  private kicked = false;
 
   constructor(
     private readonly db: Db,
@@ -91,20 +158,199 @@ export class EventStore {
   }
 
   /**
-   * Appends to several streams in one transaction: every expected version holds, or nothing is
-   * written. Inline projections run inside it; the commit is announced by NOTIFY and on the bus.
+   * Appends to several streams atomically: every expected version holds, or nothing is written.
+   * Appends made in the same tick share one statement and one commit (group commit), each with
+   * its own version check and its own answer; inline projections run in that transaction.
    */
   appendAll(writes: StreamWrite[]): Promise<AppendResult> {
-    const projected = writes.some((w) =>
-      w.events.some((e) => this.projections.some((p) => p.handles.includes(e.type))),
-    );
+    const streams = new Set(writes.map((w) => w.streamId));
+    const count = writes.reduce((n, w) => n + w.events.length, 0);
+    if (count === 0 || streams.size !== writes.length || count > MAX_ROUND_EVENTS) {
+      return this.appendAlone(writes);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ writes, count, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** One append in its own statement (and transaction when a projection writes). */
+  private appendAlone(writes: StreamWrite[]): Promise<AppendResult> {
     // Nothing else to write: the one INSERT is its own transaction, with no BEGIN/COMMIT trips.
-    if (!projected)
+    if (!this.projects(writes))
       return this.commit(
         async () => writes,
         (run) => run(this.db),
       );
     return this.transact(async () => writes);
+  }
+
+  private projects(writes: StreamWrite[]): boolean {
+    return writes.some((w) =>
+      w.events.some((e) => this.projections.some((p) => p.handles.includes(e.type))),
+    );
+  }
+
+  /** Starts a round on the next tick, so every append made in this one can join it. */
+  private kick(): void {
+    if (this.kicked || this.queue.length === 0 || this.rounds >= MAX_ROUNDS_IN_FLIGHT) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      this.startRound();
+    });
+  }
+
+  /**
+   * Takes the queued appends a round can hold: one write per stream, and none to a stream that
+   * a round in flight is writing, so each stream's appends commit in the order they were made.
+   */
+  private startRound(): void {
+    const round: Queued[] = [];
+    const rest: Queued[] = [];
+    const held = new Set<string>();
+    let events = 0;
+    for (const queued of this.queue) {
+      const streams = queued.writes.map((w) => w.streamId);
+      const free = streams.every((id) => !held.has(id) && !this.writing.has(id));
+      if (free && events + queued.count <= MAX_ROUND_EVENTS) {
+        round.push(queued);
+        events += queued.count;
+      } else rest.push(queued);
+      for (const id of streams) held.add(id);
+    }
+    this.queue = rest;
+    if (round.length === 0) return;
+    for (const queued of round) for (const w of queued.writes) this.writing.add(w.streamId);
+    this.rounds++;
+    void this.commitRound(round).finally(() => {
+      for (const queued of round) for (const w of queued.writes) this.writing.delete(w.streamId);
+      this.rounds--;
+      this.kick();
+    });
+    this.kick();
+  }
+
+  private async commitRound(round: Queued[]): Promise<void> {
+    const writes = round.flatMap((q) => q.writes);
+    let recorded: RecordedEvent[];
+    try {
+      recorded = this.projects(writes)
+        ? await this.db.transaction().execute(async (trx) => {
+            const events = await this.insertRound(trx, round);
+            await this.projectAll(trx, events);
+            return events;
+          })
+        : await this.insertRound(this.db, round);
+    } catch (error) {
+      if (round.length === 1 && !isUniqueViolation(error)) {
+        round[0]?.reject(error);
+        return;
+      }
+      // A duplicate event id, a version taken by another process, a projection's error: each
+      // append again on its own, so the cause fails only its own append.
+      await Promise.all(round.map((q) => this.appendAlone(q.writes).then(q.resolve, q.reject)));
+      return;
+    }
+    const byStream = new Map<string, RecordedEvent[]>();
+    for (const event of recorded) {
+      const list = byStream.get(event.streamId);
+      if (list) list.push(event);
+      else byStream.set(event.streamId, [event]);
+    }
+    const committed: RecordedEvent[] = [];
+    const streamIds: string[] = [];
+    const answers: (() => void)[] = [];
+    for (const queued of round) {
+      const events = queued.writes.flatMap((w) => byStream.get(w.streamId) ?? []);
+      if (events.length !== queued.count) {
+        // A repeat of an append that already committed (its ids are fixed) is answered by it.
+        if (queued.writes.some((w) => w.events.some((e) => e.eventId !== undefined))) {
+          answers.push(() => void this.existing(queued.writes).then(queued.resolve, queued.reject));
+          continue;
+        }
+        const stale = queued.writes.find((w) => w.expectedVersion !== "any") ?? queued.writes[0];
+        const error = new VersionConflictError(
+          stale?.streamId ?? "",
+          stale?.expectedVersion ?? "any",
+        );
+        answers.push(() => queued.reject(error));
+        continue;
+      }
+      committed.push(...events);
+      for (const w of queued.writes) streamIds.push(w.streamId);
+      const versions = queued.writes.map(
+        (w) => byStream.get(w.streamId)?.at(-1)?.streamVersion ?? 0,
+      );
+      answers.push(() => queued.resolve({ versions, events, duplicate: false }));
+    }
+    const first = committed[0];
+    if (first !== undefined) {
+      this.bus.emit("commit", { transactionId: first.transactionId, streamIds, events: committed });
+    }
+    for (const answer of answers) answer();
+  }
+
+  /**
+   * One INSERT for the whole round, its rows passed as one JSON parameter so the statement text
+   * never changes. Each write's base is its stream's current end; an append whose expected
+   * version is not that end writes nothing, and the others are unaffected.
+   */
+  private async insertRound(db: Tx | Db, round: Queued[]): Promise<RecordedEvent[]> {
+    const rows: RoundRow[] = [];
+    const events: { write: StreamWrite; event: NewEvent; eventId: string }[] = [];
+    let w = 0;
+    round.forEach((queued, g) => {
+      for (const write of queued.writes) {
+        w++;
+        write.events.forEach((event, i) => {
+          const eventId = event.eventId ?? randomUUID();
+          events.push({ write, event, eventId });
+          rows.push({
+            g,
+            w,
+            stream_id: write.streamId,
+            expected: write.expectedVersion === "any" ? null : write.expectedVersion,
+            ord: i + 1,
+            event_id: eventId,
+            type: event.type,
+            data: event.data,
+            metadata: event.metadata ?? {},
+          });
+        });
+      }
+    });
+    const { rows: inserted } = await db.executeQuery<InsertedRow>(
+      CompiledQuery.raw(ROUND_INSERT, [JSON.stringify(rows)]),
+    );
+    const byId = new Map(inserted.map((r) => [r.event_id, r]));
+    const recorded: RecordedEvent[] = [];
+    for (const { write, event, eventId } of events) {
+      const row = byId.get(eventId);
+      if (row === undefined) continue;
+      recorded.push({
+        type: event.type,
+        data: event.data,
+        eventId,
+        streamId: write.streamId,
+        streamVersion: row.stream_version,
+        globalPosition: Number(row.global_position),
+        transactionId: String(row.transaction_id),
+        metadata: event.metadata ?? {},
+        recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+      } as RecordedEvent);
+    }
+    return recorded.sort((a, b) => a.globalPosition - b.globalPosition);
+  }
+
+  /** Each inline projection once per round, with all its events (set-based when it can be). */
+  private async projectAll(trx: Tx, events: RecordedEvent[]): Promise<void> {
+    for (const projection of this.projections) {
+      const mine = events.filter((e) => projection.handles.includes(e.type));
+      if (mine.length === 0) continue;
+      if (projection.applyAll) await projection.applyAll(trx, mine);
+      else for (const event of mine) await projection.apply(trx, event);
+    }
   }
 
   /**
@@ -171,8 +417,8 @@ export class EventStore {
 
   /**
    * One INSERT for every write: each stream's base version is checked inside the statement (the
-   * stream must end exactly at the expected version; "any" takes its current end), and the same
-   * statement queues the NOTIFY, which PostgreSQL delivers at commit.
+   * stream must end exactly at the expected version; "any" takes its current end). No NOTIFY:
+   * other processes hear of the commit from the CommitNotifier, after it.
    */
   private async insert(db: Tx | Db, writes: StreamWrite[]): Promise<EventRow[]> {
     const values = writes.flatMap((write, w) =>
@@ -184,9 +430,6 @@ export class EventStore {
       ),
     );
     if (values.length === 0) return [];
-    // NOTIFY payloads stop at 8000 bytes; an empty list tells listeners "any stream".
-    const named = JSON.stringify(writes.map((w) => w.streamId));
-    const streams = named.length > 6000 ? "[]" : named;
     const { rows } = await sql<EventRow>`
       insert into events (event_id, stream_id, stream_version, type, data, metadata)
       select v.event_id, v.stream_id, b.base + v.ord, v.type, v.data, v.metadata
@@ -199,11 +442,7 @@ export class EventStore {
          or exists (select 1 from events x where x.stream_id = v.stream_id and x.stream_version = v.expected)
       order by v.w, v.ord
       returning global_position, transaction_id::text, event_id::text, stream_id, stream_version,
-                type, data, metadata, recorded_at,
-                (select pg_notify(${NOTIFY_CHANNEL}, json_build_object('p', ${this.processId}::text,
-                  'x', pg_current_xact_id()::text, 's', ${streams}::json)::text)) as notified`.execute(
-      db,
-    );
+                type, data, metadata, recorded_at`.execute(db);
     return rows;
   }
 

@@ -1,0 +1,106 @@
+import { CompiledQuery } from "kysely";
+import type { Db } from "../db";
+import { type CommitSignal, type EventBus, NOTIFY_CHANNEL } from "./bus";
+
+export interface CommitNotifierOptions {
+  /** At most one NOTIFY per this many milliseconds, naming every stream committed meanwhile. */
+  intervalMs?: number;
+  log?: (message: string, error?: unknown) => void;
+}
+
+// NOTIFY payloads stop at 8000 bytes; past this many characters of stream ids, "any stream".
+const MAX_NAMED = 6000;
+const MAX_RETRY_MS = 2_000;
+
+// synchronous_commit off for this transaction only: its commit does not wait for the WAL flush,
+// so PreCommit_Notify's cluster-wide lock is held for a moment, never across a disk flush.
+const NOTIFY_SQL = `select set_config('synchronous_commit', 'off', true), pg_notify('${NOTIFY_CHANNEL}', $1)`;
+
+/**
+ * Tells other processes about this process's commits from outside the commit path: the appends
+ * carry no NOTIFY; this sends one, coalesced, in its own transaction after they committed. A
+ * notification lost to a crash only delays the others until their safety-net poll.
+ */
+export class CommitNotifier {
+  private readonly intervalMs: number;
+  private readonly log: (message: string, error?: unknown) => void;
+  private readonly streams = new Set<string>();
+  private everyStream = false;
+  private newest = 0n;
+  private timer: Timer | undefined;
+  private sending: Promise<void> = Promise.resolve();
+  private lastSentAt = 0;
+  private failures = 0;
+  private stopped = false;
+  private readonly onCommit = (signal: CommitSignal) => {
+    // Only this process's own commits carry their events; remote ones were announced already.
+    if (signal.events === undefined || this.stopped) return;
+    const tx = BigInt(signal.transactionId || "0");
+    if (tx > this.newest) this.newest = tx;
+    if (signal.streamIds.length === 0) this.everyStream = true;
+    for (const id of signal.streamIds) this.streams.add(id);
+    this.schedule(0);
+  };
+
+  constructor(
+    private readonly db: Db,
+    private readonly bus: EventBus,
+    private readonly processId: string,
+    options: CommitNotifierOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? 5;
+    this.log = options.log ?? ((message, error) => console.error(message, error ?? ""));
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.bus.on("commit", this.onCommit);
+  }
+
+  /** Sends what is still pending, then stops listening. */
+  async stop(): Promise<void> {
+    this.bus.off("commit", this.onCommit);
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.sending = this.sending.then(() => this.send());
+    await this.sending;
+  }
+
+  private schedule(extraDelayMs: number): void {
+    if (this.timer !== undefined || this.stopped) return;
+    const wait = Math.max(extraDelayMs, this.lastSentAt + this.intervalMs - Date.now(), 0);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.sending = this.sending.then(() => this.send());
+    }, wait);
+  }
+
+  private payload(): string | undefined {
+    if (this.streams.size === 0 && !this.everyStream) return undefined;
+    let named = JSON.stringify([...this.streams]);
+    if (this.everyStream || named.length > MAX_NAMED) named = "[]";
+    return `{"p":${JSON.stringify(this.processId)},"x":"${this.newest}","s":${named}}`;
+  }
+
+  private async send(): Promise<void> {
+    const payload = this.payload();
+    if (payload === undefined) return;
+    const streams = [...this.streams];
+    const everyStream = this.everyStream;
+    this.streams.clear();
+    this.everyStream = false;
+    this.lastSentAt = Date.now();
+    try {
+      await this.db.executeQuery(CompiledQuery.raw(NOTIFY_SQL, [payload]));
+      this.failures = 0;
+    } catch (error) {
+      // The commits happened: keep their streams for the next try, so the others hear of them.
+      this.failures++;
+      if (this.failures === 1) this.log("commit notification failed; retrying", error);
+      for (const id of streams) this.streams.add(id);
+      this.everyStream ||= everyStream;
+      this.schedule(Math.min(MAX_RETRY_MS, 50 * 2 ** Math.min(this.failures, 6)));
+    }
+  }
+}
