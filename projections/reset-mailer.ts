@@ -90,14 +90,16 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
   return {
     kind: "reactor",
     concurrency: deps.concurrency ?? 64,
-    async handle(recorded) {
+    async handle(recorded, context) {
       const event = recorded as RecordedEvent<PasswordResetRequested>;
       const { requestId } = event.data;
-      // A restart may hand us an event whose outcome is already recorded.
-      const later = await deps.store.readStream(event.streamId, {
-        afterVersion: event.streamVersion,
-      });
-      if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
+      // A restart may hand us an event whose outcome is already recorded; a fresh one has none.
+      if (!context.fresh) {
+        const later = await deps.store.readStream(event.streamId, {
+          afterVersion: event.streamVersion,
+        });
+        if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
+      }
 
       const outcome = await dispatch(event);
       // The send already happened: only the append is retried from here on, never the send.

@@ -43,6 +43,8 @@ const MAX_RETRY_MS = 30_000;
 const SAVE_EVERY_MS = 200;
 /** Wake-ups closer together than this share one read of the log. */
 const MIN_READ_INTERVAL_MS = 5;
+/** How long the scan may trail this process's own commits whose handling already started. */
+const LAZY_SCAN_MS = 50;
 
 /**
  * One named, checkpointed reader of the log. Across processes only the lease owner reads; the
@@ -73,10 +75,16 @@ export class Subscription {
   private lastReadAt = 0;
   /** Runs started from this process's own commits, by event id, until the scan reaches them. */
   private readonly early = new Map<string, Promise<boolean>>();
+  private lazyWake: Timer | undefined;
   private readonly onCommit = (signal: CommitSignal) => {
+    // This process's own commit, every event of ours already running: the log scan that
+    // confirms them (and moves the checkpoint) can wait and cover many commits in one read.
+    if (signal.events && this.startEarly(signal.events)) {
+      this.wakeLater();
+      return;
+    }
     const tx = BigInt(signal.transactionId || "0");
     if (tx > this.newestSignalled) this.newestSignalled = tx;
-    if (signal.events) this.startEarly(signal.events);
     this.wake();
   };
 
@@ -111,6 +119,8 @@ export class Subscription {
   async stop(): Promise<void> {
     this.stopped = true;
     this.bus.off("commit", this.onCommit);
+    clearTimeout(this.lazyWake);
+    this.lazyWake = undefined;
     this.wake();
     await this.running;
     await Promise.allSettled(this.inFlight);
@@ -133,6 +143,14 @@ export class Subscription {
   private wake(): void {
     this.woken = true;
     this.wakeUp?.();
+  }
+
+  private wakeLater(): void {
+    if (this.lazyWake !== undefined) return;
+    this.lazyWake = setTimeout(() => {
+      this.lazyWake = undefined;
+      this.wake();
+    }, LAZY_SCAN_MS);
   }
 
   private sleep(ms: number, wakeable = true): Promise<void> {
@@ -256,23 +274,30 @@ export class Subscription {
    * are open. The owner starts its own fresh commits at once instead; the scan then waits for
    * that same run, so the checkpoint rule is unchanged and nothing runs twice.
    */
-  private startEarly(events: RecordedEvent[]): void {
+  /** True when every event of ours among them is now running (or was read by the scan). */
+  private startEarly(events: RecordedEvent[]): boolean {
     const handler = this.options.handler;
     const types = this.options.types;
     const leaseIsFresh = Date.now() - this.leaseRenewedAt < this.leaseMs / 2;
-    if (handler.kind !== "reactor" || !this.owned || this.stopped || !leaseIsFresh) return;
+    if (handler.kind !== "reactor" || !this.owned || this.stopped || !leaseIsFresh) return false;
+    let all = true;
     for (const event of events) {
       if (types !== undefined && !types.includes(event.type)) continue;
       // The scan may have read it already (the announcement comes after the commit): its run stands.
       const at = { transactionId: event.transactionId, position: event.globalPosition };
       if (compareCheckpoints(at, this.cursor) <= 0) continue;
-      if (this.early.has(event.eventId) || this.inFlight.size >= handler.concurrency) continue;
+      if (this.early.has(event.eventId)) continue;
+      if (this.inFlight.size >= handler.concurrency) {
+        all = false;
+        continue;
+      }
       const run = this.run(handler, event, true);
       this.early.set(event.eventId, run);
       const tracked = run.then(() => {});
       this.inFlight.add(tracked);
       void tracked.finally(() => this.inFlight.delete(tracked));
     }
+    return all;
   }
 
   /** Handles one event, retrying failures; false when abandoned (stopping or lease lost). */
