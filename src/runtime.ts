@@ -88,12 +88,12 @@ export async function createRuntime(
     subscribe(PASSWORD_CHANGED_MAILER, ["PasswordChanged"], passwordChangedMailer(mailerDeps)),
   ];
   // One process on the embedded database: nobody else to tell.
-  const notifier =
-    database.kind === "postgres"
-      ? new CommitNotifier(database.db, bus, store.id, {
-          log: (message, error) => log.error(message, { error }),
-        })
-      : undefined;
+  const notify = database.notify;
+  const notifier = notify
+    ? new CommitNotifier((payload) => notify(NOTIFY_CHANNEL, payload), bus, store.id, {
+        log: (message, error) => log.error(message, { error }),
+      })
+    : undefined;
   let unlisten: (() => Promise<void>) | undefined;
   let stopSweeping: (() => void) | undefined;
 

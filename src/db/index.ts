@@ -15,6 +15,12 @@ export interface Database {
   readonly db: Db;
   /** Calls onNotify for every NOTIFY on channel until the returned function is called. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * PostgreSQL only: one NOTIFY in a transaction of its own with synchronous_commit off, on a
+   * connection of its own, so it neither waits for the pool nor holds the notify lock across
+   * a WAL flush.
+   */
+  notify?(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -106,12 +112,41 @@ function openPostgres(url: string, poolSize: number): Database {
     return stop;
   }
 
+  let notifier: Promise<pg.Client> | undefined;
+  const connectNotifier = (): Promise<pg.Client> => {
+    const client = new pg.Client({ connectionString: url, types: pgTypes });
+    const connecting = client.connect().then(() => client);
+    // A lost connection is replaced on the next notification.
+    const drop = () => {
+      if (notifier === connecting) notifier = undefined;
+      client.end().catch(() => {});
+    };
+    client.on("error", drop);
+    client.on("end", drop);
+    connecting.catch(drop);
+    return connecting;
+  };
+
+  async function notify(channel: string, payload: string): Promise<void> {
+    notifier ??= connectNotifier();
+    const client = await notifier;
+    await client.query({
+      name: "notify",
+      text: "select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)",
+      values: [channel, payload],
+    });
+  }
+
   return {
     kind: "postgres",
     db,
     listen,
+    notify,
     async close() {
       await Promise.all([...listeners].map((stop) => stop()));
+      const client = notifier;
+      notifier = undefined;
+      await client?.then((c) => c.end()).catch(() => {});
       await db.destroy();
     },
   };

@@ -1,6 +1,4 @@
-import { CompiledQuery } from "kysely";
-import type { Db } from "../db";
-import { type CommitSignal, type EventBus, NOTIFY_CHANNEL } from "./bus";
+import type { CommitSignal, EventBus } from "./bus";
 
 export interface CommitNotifierOptions {
   /** At most one NOTIFY per this many milliseconds, naming every stream committed meanwhile. */
@@ -12,14 +10,12 @@ export interface CommitNotifierOptions {
 const MAX_NAMED = 6000;
 const MAX_RETRY_MS = 2_000;
 
-// synchronous_commit off for this transaction only: its commit does not wait for the WAL flush,
-// so PreCommit_Notify's cluster-wide lock is held for a moment, never across a disk flush.
-const NOTIFY_SQL = `select set_config('synchronous_commit', 'off', true), pg_notify('${NOTIFY_CHANNEL}', $1)`;
-
 /**
  * Tells other processes about this process's commits from outside the commit path: the appends
- * carry no NOTIFY; this sends one, coalesced, in its own transaction after they committed. A
- * notification lost to a crash only delays the others until their safety-net poll.
+ * carry no NOTIFY; this sends one, coalesced, after they committed, through `send` (its own
+ * transaction with synchronous_commit off, so PreCommit_Notify's cluster-wide lock is held for
+ * a moment, never across a disk flush). A notification lost to a crash only delays the others
+ * until their safety-net poll.
  */
 export class CommitNotifier {
   private readonly intervalMs: number;
@@ -43,7 +39,7 @@ export class CommitNotifier {
   };
 
   constructor(
-    private readonly db: Db,
+    private readonly send: (payload: string) => Promise<void>,
     private readonly bus: EventBus,
     private readonly processId: string,
     options: CommitNotifierOptions = {},
@@ -63,7 +59,7 @@ export class CommitNotifier {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.sending = this.sending.then(() => this.send());
+    this.sending = this.sending.then(() => this.flush());
     await this.sending;
   }
 
@@ -72,7 +68,7 @@ export class CommitNotifier {
     const wait = Math.max(extraDelayMs, this.lastSentAt + this.intervalMs - Date.now(), 0);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.sending = this.sending.then(() => this.send());
+      this.sending = this.sending.then(() => this.flush());
     }, wait);
   }
 
@@ -83,7 +79,7 @@ export class CommitNotifier {
     return `{"p":${JSON.stringify(this.processId)},"x":"${this.newest}","s":${named}}`;
   }
 
-  private async send(): Promise<void> {
+  private async flush(): Promise<void> {
     const payload = this.payload();
     if (payload === undefined) return;
     const streams = [...this.streams];
@@ -92,7 +88,7 @@ export class CommitNotifier {
     this.everyStream = false;
     this.lastSentAt = Date.now();
     try {
-      await this.db.executeQuery(CompiledQuery.raw(NOTIFY_SQL, [payload]));
+      await this.send(payload);
       this.failures = 0;
     } catch (error) {
       // The commits happened: keep their streams for the next try, so the others hear of them.

@@ -10,13 +10,17 @@ import pg from "pg";
 import { type Db, migrate, type Schema } from "../../src/db";
 import { PGliteDialect } from "../../src/db/pglite-dialect";
 import {
+  CommitNotifier,
+  decodeNotification,
   EventBus,
   EventStore,
   type ExpectedVersion,
   type InlineProjection,
+  NOTIFY_CHANNEL,
   VersionConflictError,
 } from "../../src/event-store";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
+import { waitFor } from "../support/wait";
 
 let testDb: TestDatabase;
 let store: EventStore;
@@ -260,5 +264,34 @@ describe.skipIf(!onPostgres)("group commit across processes (PostgreSQL)", () =>
     // Every "any" append lands; of the appends expecting an empty stream, at most one does.
     expect(landed).toBeGreaterThanOrEqual(100);
     expect(landed).toBeLessThanOrEqual(101);
+  });
+
+  test("other processes hear of the commits after them: one coalesced NOTIFY naming the streams", async () => {
+    const notify = testDb.database.notify;
+    if (notify === undefined) throw new Error("PostgreSQL has notify");
+    const heard: { processId: string; streamIds: string[] }[] = [];
+    const unlisten = await testDb.database.listen(NOTIFY_CHANNEL, (payload) => {
+      const decoded = decodeNotification(payload);
+      if (decoded) heard.push({ processId: decoded.processId, ...decoded.signal });
+    });
+    const bus = new EventBus();
+    const writer = new EventStore(testDb.database.db, bus);
+    const notifier = new CommitNotifier(
+      (payload) => notify(NOTIFY_CHANNEL, payload),
+      bus,
+      writer.id,
+    );
+    notifier.start();
+    try {
+      const ids = Array.from({ length: 50 }, stream);
+      await Promise.all(ids.map((id) => writer.append(id, 0, [event(1)])));
+      const named = () =>
+        new Set(heard.filter((h) => h.processId === writer.id).flatMap((h) => h.streamIds));
+      await waitFor(() => ids.every((id) => named().has(id)), { what: "the streams named" });
+      expect(heard.filter((h) => h.processId === writer.id).length).toBeLessThan(ids.length);
+    } finally {
+      await notifier.stop();
+      await unlisten();
+    }
   });
 });
