@@ -84,6 +84,32 @@ interface InsertedRow {
   recorded_at: Date | string;
 }
 
+// The statements of every read, written once: nothing is built or compiled per call.
+const EVENT_COLUMNS = `global_position, transaction_id::text as transaction_id,
+  event_id::text as event_id, stream_id, stream_version, type, data, metadata, recorded_at`;
+const READ_STREAM = `select ${EVENT_COLUMNS} from events
+  where stream_id = $1 and stream_version > $2 order by stream_version`;
+// The stream's last event always comes back, so the caller learns the current version.
+const READ_STREAM_SINCE = `select ${EVENT_COLUMNS} from events
+  where stream_id = $1 and stream_version > $2
+    and (recorded_at >= $3
+         or stream_version = (select max(stream_version) from events where stream_id = $1))
+  order by stream_version`;
+const READ_ALL = `
+  with snapshot as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
+  select s.horizon::text as horizon, e.global_position, e.transaction_id::text as transaction_id,
+         e.event_id::text as event_id, e.stream_id, e.stream_version, e.type, e.data,
+         e.metadata, e.recorded_at
+  from snapshot s left join lateral (
+    select * from events
+    where (transaction_id, global_position) > ($1::xid8, $2::bigint)
+      and transaction_id < s.horizon
+      and ($3::text[] is null or type = any($3::text[]))
+    order by transaction_id, global_position
+    limit $4
+  ) e on true`;
+const STREAM_VERSION = "select max(stream_version) as version from events where stream_id = $1";
+
 /** Rounds committing at once: each round's commit waits on the disk while the next one forms. */
 const MAX_ROUNDS_IN_FLIGHT = 4;
 const MAX_ROUND_EVENTS = 1000;
@@ -478,51 +504,19 @@ export class EventStore {
     options: { afterVersion?: number; since?: Date } = {},
     db: Kysely<Schema> = this.db,
   ): Promise<RecordedEvent[]> {
-    let query = db
-      .selectFrom("events")
-      .select([
-        "global_position",
-        sql<string>`transaction_id::text`.as("transaction_id"),
-        sql<string>`event_id::text`.as("event_id"),
-        "stream_id",
-        "stream_version",
-        "type",
-        "data",
-        "metadata",
-        "recorded_at",
-      ])
-      .where("stream_id", "=", streamId)
-      .orderBy("stream_version");
-    if (options.afterVersion !== undefined) {
-      query = query.where("stream_version", ">", options.afterVersion);
-    }
-    const since = options.since;
-    if (since !== undefined) {
-      // The stream's last event always comes back, so the caller learns the current version.
-      query = query.where((eb) =>
-        eb.or([
-          eb("recorded_at", ">=", since),
-          eb(
-            "stream_version",
-            "=",
-            eb
-              .selectFrom("events")
-              .select((e) => e.fn.max("stream_version").as("v"))
-              .where("stream_id", "=", streamId),
-          ),
-        ]),
-      );
-    }
-    return (await query.execute()).map(toRecordedEvent);
+    const after = options.afterVersion ?? 0;
+    const query =
+      options.since === undefined
+        ? CompiledQuery.raw(READ_STREAM, [streamId, after])
+        : CompiledQuery.raw(READ_STREAM_SINCE, [streamId, after, options.since]);
+    return (await db.executeQuery<EventRow>(query)).rows.map(toRecordedEvent);
   }
 
   async streamVersion(streamId: string): Promise<number> {
-    const row = await this.db
-      .selectFrom("events")
-      .select((eb) => eb.fn.max("stream_version").as("version"))
-      .where("stream_id", "=", streamId)
-      .executeTakeFirst();
-    return Number(row?.version ?? 0);
+    const { rows } = await this.db.executeQuery<{ version: number | string | null }>(
+      CompiledQuery.raw(STREAM_VERSION, [streamId]),
+    );
+    return Number(rows[0]?.version ?? 0);
   }
 
   /**
@@ -534,20 +528,14 @@ export class EventStore {
     after: Checkpoint,
     options: { limit: number; types?: readonly string[] },
   ): Promise<ReadAllResult> {
-    const types = options.types ?? null;
-    const { rows } = await sql<EventRow & { horizon: string }>`
-      with snapshot as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
-      select s.horizon::text as horizon, e.global_position, e.transaction_id::text as transaction_id,
-             e.event_id::text as event_id, e.stream_id, e.stream_version, e.type, e.data,
-             e.metadata, e.recorded_at
-      from snapshot s left join lateral (
-        select * from events
-        where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.position}::bigint)
-          and transaction_id < s.horizon
-          and (${types}::text[] is null or type = any(${types}::text[]))
-        order by transaction_id, global_position
-        limit ${options.limit}
-      ) e on true`.execute(this.db);
+    const { rows } = await this.db.executeQuery<EventRow & { horizon: string }>(
+      CompiledQuery.raw(READ_ALL, [
+        after.transactionId,
+        after.position,
+        options.types ?? null,
+        options.limit,
+      ]),
+    );
     const horizon = rows[0]?.horizon ?? after.transactionId;
     const events = rows.filter((r) => r.event_id !== null).map(toRecordedEvent);
     const last = events.at(-1);
