@@ -12,9 +12,10 @@ import {
   type RecordedEvent,
 } from "../src/event-store";
 import type { Logger } from "../src/log";
-import { deliverWithRetry } from "../src/mail/deliver";
-import type { Mailer } from "../src/mail/mailer";
-import { passwordResetMessage } from "../src/mail/messages";
+import { MailBatcher, type MailBatcherOptions } from "../src/mail/batch";
+import { UNKNOWN } from "../src/mail/deliver";
+import type { Mailer, MailTemplate } from "../src/mail/mailer";
+import { CODE_VARIABLE, passwordResetTemplate } from "../src/mail/messages";
 import { formatResetCode } from "../src/password-reset/code";
 import { type DataKeys, unseal } from "../src/privacy";
 
@@ -32,9 +33,15 @@ export interface ResetMailerDeps {
   mailer: Mailer;
   mailFrom: string;
   log: Logger;
+  /** Requests handled at once; they wait for the batcher, which bounds the provider calls. */
   concurrency?: number;
+  batching?: MailBatcherOptions;
   now?: () => number;
 }
+
+/** How long to wait before trying again to record an outcome while the database is away. */
+const HOLD_RETRY_MS = 1_000;
+const KEY_RETRY_MS = 100;
 
 /**
  * Sends each requested code by email, outside any transaction, then records the outcome.
@@ -43,8 +50,34 @@ export interface ResetMailerDeps {
 export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
   const now = deps.now ?? Date.now;
   const outcomes = new AppendBatcher(deps.store, deps.log);
+  const batcher = new MailBatcher(deps.mailer, { now, ...deps.batching });
+  const templates = new Map<number, MailTemplate>();
+  const templateFor = (expiresInMinutes: number) => {
+    let template = templates.get(expiresInMinutes);
+    if (!template) {
+      template = passwordResetTemplate({ from: deps.mailFrom, expiresInMinutes });
+      templates.set(expiresInMinutes, template);
+    }
+    return template;
+  };
 
-  async function dispatch(event: RecordedEvent<PasswordResetRequested>): Promise<Outcome> {
+  /** Nothing is sent yet: a database blip here is waited out, up to the deadline. */
+  async function keyBefore(userId: string, deadline: number) {
+    for (;;) {
+      try {
+        return await deps.dataKeys.find(userId);
+      } catch (error) {
+        if (now() + KEY_RETRY_MS >= deadline) return "deadline";
+        deps.log.warn("data key lookup failed; retrying", { userId, error });
+        await Bun.sleep(KEY_RETRY_MS);
+      }
+    }
+  }
+
+  async function dispatch(
+    event: RecordedEvent<PasswordResetRequested>,
+    fresh: boolean,
+  ): Promise<Outcome> {
     const { requestId, userId, sealedCode, sealedEmail, expiresAt, dispatchDeadline } = event.data;
     const deadline = Date.parse(dispatchDeadline);
     const failed = (reason: string, attempts = 0, status?: number): Outcome => ({
@@ -54,20 +87,24 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
           ? { requestId, reason, attempts }
           : { requestId, reason, status, attempts },
     });
-    if (now() >= deadline) return failed("deadline");
-    const key = await deps.dataKeys.find(userId);
+    // A redelivered request may have been sent by a process that died before recording it.
+    if (now() >= deadline) return failed(fresh ? "deadline" : UNKNOWN);
+    const key = await keyBefore(userId, deadline);
+    if (key === "deadline") return failed("deadline");
     if (!key) return failed("erased");
 
-    const message = passwordResetMessage({
-      to: unseal(key, userId, sealedEmail),
-      from: deps.mailFrom,
-      code: formatResetCode(unseal(key, userId, sealedCode)),
-      expiresInMinutes: Math.max(
-        1,
-        Math.round((Date.parse(expiresAt) - event.recordedAt.getTime()) / 60_000),
-      ),
-    });
-    const result = await deliverWithRetry(deps.mailer, message, { deadline, now });
+    const expiresInMinutes = Math.max(
+      1,
+      Math.round((Date.parse(expiresAt) - event.recordedAt.getTime()) / 60_000),
+    );
+    const result = await batcher.send(
+      templateFor(expiresInMinutes),
+      {
+        to: unseal(key, userId, sealedEmail),
+        variables: { [CODE_VARIABLE]: formatResetCode(unseal(key, userId, sealedCode)) },
+      },
+      deadline,
+    );
     if (!result.ok) {
       deps.log.warn("reset email failed", {
         requestId,
@@ -87,31 +124,52 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
     };
   }
 
+  /** The outcome is a fact once the provider answered: held until the database takes it. */
+  async function record(event: RecordedEvent<PasswordResetRequested>, outcome: Outcome) {
+    const { requestId } = event.data;
+    const write = [
+      {
+        ...outcome,
+        eventId: outcomeEventId(requestId),
+        metadata: {
+          requestId: event.metadata.requestId,
+          correlationId: event.metadata.correlationId ?? requestId,
+          causationId: event.eventId,
+        },
+      },
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await outcomes.append(event.streamId, write);
+        return;
+      } catch (error) {
+        deps.log.warn("reset email outcome held; recording it again", {
+          requestId,
+          outcome: outcome.type,
+          attempt,
+          error,
+        });
+        await Bun.sleep(HOLD_RETRY_MS);
+      }
+    }
+  }
+
   return {
     kind: "reactor",
-    concurrency: deps.concurrency ?? 64,
-    async handle(recorded) {
+    concurrency: deps.concurrency ?? 1024,
+    async handle(recorded, context) {
       const event = recorded as RecordedEvent<PasswordResetRequested>;
       const { requestId } = event.data;
-      // A restart may hand us an event whose outcome is already recorded.
-      const later = await deps.store.readStream(event.streamId, {
-        afterVersion: event.streamVersion,
-      });
-      if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
-
-      const outcome = await dispatch(event);
+      // A redelivery (restart, takeover) may hand us an event whose outcome is already recorded.
+      if (!context.fresh) {
+        const later = await deps.store.readStream(event.streamId, {
+          afterVersion: event.streamVersion,
+        });
+        if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
+      }
+      const outcome = await dispatch(event, context.fresh);
       // The send already happened: only the append is retried from here on, never the send.
-      await outcomes.append(event.streamId, [
-        {
-          ...outcome,
-          eventId: outcomeEventId(requestId),
-          metadata: {
-            requestId: event.metadata.requestId,
-            correlationId: event.metadata.correlationId ?? requestId,
-            causationId: event.eventId,
-          },
-        },
-      ]);
+      await record(event, outcome);
     },
   };
 }
