@@ -236,6 +236,8 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
       return finish(attempt, json(400, { message: "invalid form body" }), "invalid");
     }
     attempt.fields = fields;
+    // Waiters may be looking for a request by its recipients: they are known from here on.
+    notify();
     const missing = ["from", "to"].find((name) => !fields[name]?.some((v) => v.trim() !== ""));
     if (missing) {
       return finish(attempt, json(400, { message: `${missing} parameter is missing` }), "invalid");
