@@ -52,6 +52,7 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
   const outcomes = new AppendBatcher(deps.store, deps.log);
   const batcher = new MailBatcher(deps.mailer, { now, ...deps.batching });
   const templates = new Map<number, MailTemplate>();
+  const handling = new Map<string, Promise<void>>();
   const templateFor = (expiresInMinutes: number) => {
     let template = templates.get(expiresInMinutes);
     if (!template) {
@@ -160,16 +161,30 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
     async handle(recorded, context) {
       const event = recorded as RecordedEvent<PasswordResetRequested>;
       const { requestId } = event.data;
-      // A redelivery (restart, takeover) may hand us an event whose outcome is already recorded.
-      if (!context.fresh) {
-        const later = await deps.store.readStream(event.streamId, {
-          afterVersion: event.streamVersion,
-        });
-        if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
+      // Handed over again while this process still sends or holds its outcome: that run decides.
+      const running = handling.get(requestId);
+      if (running) return running;
+      const run = handleOnce(event, context.fresh);
+      handling.set(requestId, run);
+      try {
+        await run;
+      } finally {
+        handling.delete(requestId);
       }
-      const outcome = await dispatch(event, context.fresh);
-      // The send already happened: only the append is retried from here on, never the send.
-      await record(event, outcome);
     },
   };
+
+  async function handleOnce(event: RecordedEvent<PasswordResetRequested>, fresh: boolean) {
+    const { requestId } = event.data;
+    // A redelivery (restart, takeover) may hand us an event whose outcome is already recorded.
+    if (!fresh) {
+      const later = await deps.store.readStream(event.streamId, {
+        afterVersion: event.streamVersion,
+      });
+      if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
+    }
+    const outcome = await dispatch(event, fresh);
+    // The send already happened: only the append is retried from here on, never the send.
+    await record(event, outcome);
+  }
 }
