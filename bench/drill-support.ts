@@ -110,7 +110,12 @@ export async function until(
 
 export interface ResetLog {
   requested: { requestId: string; userId: string }[];
-  outcomes: { type: string; requestId: string; providerMessageId: string | null }[];
+  outcomes: {
+    type: string;
+    requestId: string;
+    providerMessageId: string | null;
+    reason: string | null;
+  }[];
   /** user id by bench address, for the users that exist. */
   userIdByEmail: Map<string, string>;
 }
@@ -132,9 +137,10 @@ export async function readResetLog(
       type: string;
       requestId: string;
       providerMessageId: string | null;
+      reason: string | null;
     }>(
       `select type, data->>'requestId' as "requestId",
-              data->>'providerMessageId' as "providerMessageId"
+              data->>'providerMessageId' as "providerMessageId", data->>'reason' as reason
          from events where type in ('PasswordResetEmailSent', 'PasswordResetEmailFailed')
          order by global_position`,
     );
@@ -201,6 +207,8 @@ export interface Tally {
   notExactlyOne: number;
   /** Addresses that got more than one email with different codes (a duplicate must repeat its code). */
   differentCodes: number;
+  /** Emails the provider accepted whose request is logged neither as sent nor as `unknown`. */
+  unlogged: number;
   lostEmails: string[];
 }
 
@@ -257,6 +265,18 @@ export async function tally(
     const sent = requests.some((id) => accepted.includes(sentByRequest.get(id) ?? "\0"));
     if (accepted.length === 0 || !sent) lostEmails.push(email);
   }
+  // Every accepted email, acknowledged or not: its request must say sent, or that it may be.
+  const truthful = new Set(
+    log.outcomes
+      .filter((o) => o.type === "PasswordResetEmailSent" || o.reason === "unknown")
+      .map((o) => o.requestId),
+  );
+  let unlogged = 0;
+  for (const [email, ids] of messagesByEmail) {
+    const userId = log.userIdByEmail.get(email);
+    const requests = userId ? (requestsByUser.get(userId) ?? []) : [];
+    if (!requests.some((id) => truthful.has(id))) unlogged += ids.length;
+  }
   return {
     acknowledged: acknowledged.size,
     requested: log.requested.length,
@@ -269,6 +289,7 @@ export async function tally(
     errors: records.filter((r) => r.status !== 200).length,
     notExactlyOne,
     differentCodes: [...codesByEmail.values()].filter((codes) => codes.size > 1).length,
+    unlogged,
     lostEmails,
   };
 }
@@ -282,6 +303,7 @@ export function drillLine(name: string, t: Tally, extra: Record<string, string |
     emails: t.emails,
     duplicates: t.duplicates,
     lost: t.lost,
+    unlogged: t.unlogged,
     ...extra,
   };
   return `drill ${name}: ${Object.entries(fields)

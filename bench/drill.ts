@@ -10,8 +10,8 @@
  *   mailgun-faults the provider answers 20% 500, 10% 429, 5% slow: one accepted send per 200
  *   two-servers    two processes share the load: no email twice
  *
- * Exits non-zero when an acknowledged request is lost, a request has no outcome at the end, or
- * a drill's own rule breaks. The pg-restart drill restarts the machine's shared PostgreSQL and
+ * Exits non-zero when an acknowledged request is lost, a request has no outcome at the end, an
+ * accepted email's request is logged neither as sent nor as `unknown`, or a drill's own rule breaks. The pg-restart drill restarts the machine's shared PostgreSQL and
  * always starts it again (finally, and on SIGINT/SIGTERM).
  */
 import { randomBytes } from "node:crypto";
@@ -91,6 +91,8 @@ function commonFailures(t: Tally): string[] {
   if (t.lost > 0)
     failures.push(`${t.lost} acknowledged lost (${t.lostEmails.slice(0, 3).join(", ")})`);
   if (t.pending > 0) failures.push(`${t.pending} requests without an outcome`);
+  if (t.unlogged > 0)
+    failures.push(`${t.unlogged} accepted emails logged neither as sent nor as unknown`);
   return failures;
 }
 
@@ -379,6 +381,7 @@ fresh database per drill, RATE_LIMITS=off, fake Mailgun on loopback, one user pe
 kill9: kill -9 five times under load, restart on the same database. pg-restart: PostgreSQL stopped ~2 s under
 load (RESET_DISPATCH_TIMEOUT_MS=5000). mailgun-faults: 20% 500, 10% 429, 5% slow (2 s). two-servers: two processes share the load.
 \`lost\` = 200s without a PasswordResetEmailSent naming an email the provider accepted for that address.
+\`unlogged\` = emails the provider accepted whose request is logged neither as sent nor as failed with reason \`unknown\`.
 
 \`\`\`
 ${lines.join("\n")}

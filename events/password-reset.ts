@@ -53,7 +53,9 @@ export type CodeRejectionReason =
   | "expired"
   | "superseded"
   | "used"
-  | "locked";
+  | "locked"
+  /** Its email's outcome is not PasswordResetEmailSent (pending, failed, or unknown). */
+  | "undelivered";
 
 /**
  * A reset attempt that failed. In the email's stream when the code or the email named one;

@@ -5,16 +5,16 @@ import {
   type PasswordResetRequested,
 } from "../events/password-reset";
 import {
-  AppendBatcher,
   deterministicUuid,
   type EventStore,
   type ReactorHandler,
   type RecordedEvent,
 } from "../src/event-store";
 import type { Logger } from "../src/log";
-import { deliverWithRetry } from "../src/mail/deliver";
-import type { Mailer } from "../src/mail/mailer";
-import { passwordResetMessage } from "../src/mail/messages";
+import type { MailBatcherOptions } from "../src/mail/batch";
+import type { Mailer, MailTemplate } from "../src/mail/mailer";
+import { CODE_VARIABLE, passwordResetTemplate } from "../src/mail/messages";
+import { mailReactor } from "../src/mail/reactor";
 import { formatResetCode } from "../src/password-reset/code";
 import { type DataKeys, unseal } from "../src/privacy";
 
@@ -32,88 +32,73 @@ export interface ResetMailerDeps {
   mailer: Mailer;
   mailFrom: string;
   log: Logger;
+  /** Requests handled at once; they wait for the batcher, which bounds the provider calls. */
   concurrency?: number;
+  batching?: MailBatcherOptions;
   now?: () => number;
 }
 
 /**
- * Sends each requested code by email, outside any transaction, then records the outcome.
- * Sends only before the request's dispatch deadline; after it, records the failure instead.
+ * Sends each requested code by email, in batches with the other codes of the moment, and
+ * records the outcome. Sends only before the request's dispatch deadline.
  */
 export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
-  const now = deps.now ?? Date.now;
-  const outcomes = new AppendBatcher(deps.store, deps.log);
-
-  async function dispatch(event: RecordedEvent<PasswordResetRequested>): Promise<Outcome> {
-    const { requestId, userId, sealedCode, sealedEmail, expiresAt, dispatchDeadline } = event.data;
-    const deadline = Date.parse(dispatchDeadline);
-    const failed = (reason: string, attempts = 0, status?: number): Outcome => ({
-      type: "PasswordResetEmailFailed",
-      data:
-        status === undefined
-          ? { requestId, reason, attempts }
-          : { requestId, reason, status, attempts },
-    });
-    if (now() >= deadline) return failed("deadline");
-    const key = await deps.dataKeys.find(userId);
-    if (!key) return failed("erased");
-
-    const message = passwordResetMessage({
-      to: unseal(key, userId, sealedEmail),
-      from: deps.mailFrom,
-      code: formatResetCode(unseal(key, userId, sealedCode)),
-      expiresInMinutes: Math.max(
-        1,
-        Math.round((Date.parse(expiresAt) - event.recordedAt.getTime()) / 60_000),
-      ),
-    });
-    const result = await deliverWithRetry(deps.mailer, message, { deadline, now });
-    if (!result.ok) {
-      deps.log.warn("reset email failed", {
-        requestId,
-        reason: result.reason,
-        status: result.status,
-      });
-      return failed(result.reason, result.attempts, result.status);
+  const templates = new Map<number, MailTemplate>();
+  const templateFor = (expiresInMinutes: number) => {
+    let template = templates.get(expiresInMinutes);
+    if (!template) {
+      template = passwordResetTemplate({ from: deps.mailFrom, expiresInMinutes });
+      templates.set(expiresInMinutes, template);
     }
-    return {
-      type: "PasswordResetEmailSent",
-      data: {
-        requestId,
-        provider: deps.mailer.name,
-        providerMessageId: result.providerMessageId,
-        attempts: result.attempts,
-      },
-    };
-  }
-
-  return {
-    kind: "reactor",
-    concurrency: deps.concurrency ?? 64,
-    async handle(recorded, context) {
-      const event = recorded as RecordedEvent<PasswordResetRequested>;
-      const { requestId } = event.data;
-      // A restart may hand us an event whose outcome is already recorded; a fresh one has none.
-      if (!context.fresh) {
-        const later = await deps.store.readStream(event.streamId, {
-          afterVersion: event.streamVersion,
-        });
-        if (later.some((e) => isDispatchOutcome(e) && e.data.requestId === requestId)) return;
-      }
-
-      const outcome = await dispatch(event);
-      // The send already happened: only the append is retried from here on, never the send.
-      await outcomes.append(event.streamId, [
-        {
-          ...outcome,
-          eventId: outcomeEventId(requestId),
-          metadata: {
-            requestId: event.metadata.requestId,
-            correlationId: event.metadata.correlationId ?? requestId,
-            causationId: event.eventId,
-          },
-        },
-      ]);
-    },
+    return template;
   };
+
+  return mailReactor<RecordedEvent<PasswordResetRequested>, Outcome>(
+    { ...deps, concurrency: deps.concurrency ?? 1024 },
+    {
+      key: (event) => event.data.requestId,
+      outcomeEventId: (event) => outcomeEventId(event.data.requestId),
+      isOutcome: (later, event) =>
+        isDispatchOutcome(later) && later.data.requestId === event.data.requestId,
+      deadline: (event) => Date.parse(event.data.dispatchDeadline),
+      async prepare(event) {
+        const { userId, sealedCode, sealedEmail, expiresAt } = event.data;
+        const key = await deps.dataKeys.find(userId);
+        if (!key) return { notSent: "erased" };
+        const expiresInMinutes = Math.max(
+          1,
+          Math.round((Date.parse(expiresAt) - event.recordedAt.getTime()) / 60_000),
+        );
+        return {
+          template: templateFor(expiresInMinutes),
+          recipient: {
+            to: unseal(key, userId, sealedEmail),
+            variables: { [CODE_VARIABLE]: formatResetCode(unseal(key, userId, sealedCode)) },
+          },
+        };
+      },
+      outcome(event, result) {
+        const { requestId } = event.data;
+        if (result.ok) {
+          return {
+            type: "PasswordResetEmailSent",
+            data: {
+              requestId,
+              provider: deps.mailer.name,
+              providerMessageId: result.providerMessageId,
+              attempts: result.attempts,
+            },
+          };
+        }
+        const { reason, status, attempts } = result;
+        return {
+          type: "PasswordResetEmailFailed",
+          data:
+            status === undefined
+              ? { requestId, reason, attempts }
+              : { requestId, reason, status, attempts },
+        };
+      },
+    },
+  );
 }

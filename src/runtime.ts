@@ -19,6 +19,7 @@ import {
   Subscription,
 } from "./event-store";
 import { createLogger, type Logger } from "./log";
+import type { MailBatcherOptions } from "./mail/batch";
 import { createConsoleMailer } from "./mail/console";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
@@ -39,6 +40,8 @@ export interface RuntimeOptions {
   mailer?: Mailer;
   /** How long a subscription lease lasts; a dead owner is replaced after at most this. */
   leaseMs?: number;
+  /** How reset emails are batched (provider calls in flight, recipients per call). */
+  mailBatching?: MailBatcherOptions;
 }
 
 export interface Core {
@@ -84,7 +87,11 @@ export async function createRuntime(
       log: (message, error) => log.error(message, { error }),
     });
   const subscriptions = [
-    subscribe(RESET_MAILER, ["PasswordResetRequested"], resetMailer(mailerDeps)),
+    subscribe(
+      RESET_MAILER,
+      ["PasswordResetRequested"],
+      resetMailer({ ...mailerDeps, batching: options.mailBatching }),
+    ),
     subscribe(PASSWORD_CHANGED_MAILER, ["PasswordChanged"], passwordChangedMailer(mailerDeps)),
   ];
   // One process on the embedded database: nobody else to tell.

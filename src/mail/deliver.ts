@@ -10,18 +10,34 @@ export interface DeliverOptions {
   random?: () => number;
   /** The least wait after a 429 whose Retry-After cannot be read (mailgun.js drops headers). */
   rateLimitedDelayMs?: number;
+  /** An earlier attempt (of a batch this message was part of) may already have reached the provider. */
+  maybeSent?: boolean;
 }
 
 export type DeliveryResult =
   | { ok: true; providerMessageId: string; attempts: number }
   | { ok: false; reason: string; status?: number; attempts: number };
 
+/** The failure reason that means the provider may have the message: never read it as "not sent". */
+export const UNKNOWN = "unknown";
+
 const defaultSleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function deliverWithRetry(
+export function deliverWithRetry(
   mailer: Mailer,
   message: MailMessage,
+  options: DeliverOptions,
+): Promise<DeliveryResult> {
+  return retrySend((timeoutMs) => mailer.send(message, timeoutMs), options);
+}
+
+/**
+ * Calls `send` until the provider accepts, refuses for good, or the deadline comes. A failure
+ * after any attempt that may have reached the provider unanswered is reported as `unknown`.
+ */
+export async function retrySend(
+  send: (timeoutMs: number) => Promise<SendOutcome>,
   options: DeliverOptions,
 ): Promise<DeliveryResult> {
   const now = options.now ?? Date.now;
@@ -33,10 +49,13 @@ export async function deliverWithRetry(
 
   let attempts = 0;
   let lastStatus: number | undefined;
-  const gaveUp = (): DeliveryResult =>
-    lastStatus === undefined
-      ? { ok: false, reason: "deadline", attempts }
-      : { ok: false, reason: "deadline", status: lastStatus, attempts };
+  let maybeSent = options.maybeSent ?? false;
+  const gaveUp = (): DeliveryResult => {
+    const reason = maybeSent ? UNKNOWN : "deadline";
+    return lastStatus === undefined
+      ? { ok: false, reason, attempts }
+      : { ok: false, reason, status: lastStatus, attempts };
+  };
 
   for (;;) {
     const remaining = deadline - now();
@@ -45,18 +64,20 @@ export async function deliverWithRetry(
     attempts += 1;
     let outcome: SendOutcome;
     try {
-      outcome = await mailer.send(message, remaining);
+      outcome = await send(remaining);
     } catch {
       // A Mailer must not throw; if one does we cannot know whether it sent, so never send again.
-      return { ok: false, reason: "mailer-threw", attempts };
+      return { ok: false, reason: UNKNOWN, attempts };
     }
 
     if (outcome.ok) return { ok: true, providerMessageId: outcome.providerMessageId, attempts };
     lastStatus = outcome.status;
+    if (outcome.maybeSent) maybeSent = true;
     if (!outcome.retryable) {
+      const reason = maybeSent ? UNKNOWN : outcome.reason;
       return outcome.status === undefined
-        ? { ok: false, reason: outcome.reason, attempts }
-        : { ok: false, reason: outcome.reason, status: outcome.status, attempts };
+        ? { ok: false, reason, attempts }
+        : { ok: false, reason, status: outcome.status, attempts };
     }
 
     const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempts - 1));

@@ -1,5 +1,5 @@
 import { formatResetCode } from "../password-reset/code";
-import type { MailMessage } from "./mailer";
+import type { MailMessage, MailTemplate } from "./mailer";
 
 export const PASSWORD_RESET_SUBJECT = "Reset your password";
 export const PASSWORD_RESET_TAG = "password-reset";
@@ -45,8 +45,25 @@ function htmlDocument(title: string, body: string): string {
   ].join("\n");
 }
 
+/** The recipient variable that carries each recipient's own code in a batch. */
+export const CODE_VARIABLE = "code";
+
 export function passwordResetMessage(input: PasswordResetMessageInput): MailMessage {
-  const shown = formatResetCode(input.code);
+  return {
+    to: input.to,
+    ...resetMessageShowing(formatResetCode(input.code), input),
+  };
+}
+
+/** The reset email for batch sending: the code is each recipient's `%recipient.code%`. */
+export function passwordResetTemplate(input: Omit<PasswordResetMessageInput, "to" | "code">) {
+  return resetMessageShowing(`%recipient.${CODE_VARIABLE}%`, input);
+}
+
+function resetMessageShowing(
+  shown: string,
+  input: { from: string; expiresInMinutes: number },
+): MailTemplate {
   const lifetime = minutes(input.expiresInMinutes);
   const text = [
     "Hello,",
@@ -74,7 +91,6 @@ export function passwordResetMessage(input: PasswordResetMessageInput): MailMess
     ].join("\n"),
   );
   return {
-    to: input.to,
     from: input.from,
     subject: PASSWORD_RESET_SUBJECT,
     text,

@@ -238,6 +238,8 @@ export function decideReset(command: ResetPassword, state: ResetState): ResetDec
   else if (named.used) reason = "used";
   else if (named.requestId !== latest?.requestId) reason = "superseded";
   else if (command.now >= named.expiresAt) reason = "expired";
+  // Only a code whose email is recorded as sent works: a failed or unknown dispatch leaves it dead.
+  else if (named.outcome !== "sent") reason = "undelivered";
 
   if (reason === undefined && named) {
     return {

@@ -222,6 +222,14 @@ describe.skipIf(!onPostgres)("kill -9 while sends are in flight, then a restart"
       expect({ address, codes: new Set(sent.map(codeOf)).size }).toEqual({ address, codes: 1 });
     }
 
+    // Every email the provider accepted is logged as sent or as unknown, never as not sent.
+    const outcomeOf = new Map(log.outcomes.map((o) => [o.requestId, o]));
+    const untruthful = [...perAddress.keys()].filter((address) => {
+      const outcome = outcomeOf.get(requestOf.get(address)?.requestId ?? "");
+      return !(outcome?.type === "PasswordResetEmailSent" || outcome?.reason === "unknown");
+    });
+    expect(untruthful).toEqual([]);
+
     // A recorded send was really accepted; so was every 200 the killed process managed to give.
     for (const outcome of log.outcomes.filter((o) => o.type === "PasswordResetEmailSent")) {
       const address = [...requestOf].find(([, r]) => r.requestId === outcome.requestId)?.[0];

@@ -200,7 +200,7 @@ describe("when the provider fails", () => {
     });
   });
 
-  test("slower than the deadline: 500, a deadline failure, and nothing accepted afterwards", async () => {
+  test("slower than the deadline: 500, an unknown failure, and nothing accepted afterwards", async () => {
     const email = "slow@example.com";
     await register(email);
     await fake.setMode({ delayMs: 5_000 });
@@ -210,7 +210,8 @@ describe("when the provider fails", () => {
     const failed = await waitFor(async () =>
       (await eventsOf(streamId)).find((e) => e.type === "PasswordResetEmailFailed"),
     );
-    expect(failed.data.reason).toBe("deadline");
+    // Abandoned in flight: the provider may have the message, so the log says unknown.
+    expect(failed.data.reason).toBe("unknown");
     await fake.setMode("ok");
     const other = "after-slow@example.com";
     await register(other);

@@ -19,6 +19,8 @@ export type FakeMode =
   | "refuse"
   | { status: number; retryAfter?: string; body?: unknown }
   | { delayMs: number }
+  /** Takes the message at once (it will be delivered) but answers only after this long. */
+  | { acceptThenDelayMs: number }
   | { random: RandomFaults };
 
 export type Fields = Record<string, string[]>;
@@ -74,6 +76,8 @@ export interface FakeMailgun {
   readonly attempts: readonly FakeAttempt[];
   readonly mode: FakeMode;
   failNext(n: number, failure: FailureSpec): void;
+  /** Answers 400 to any request with one of these among its recipients, as Mailgun does. */
+  refuseRecipients(addresses: readonly string[]): void;
   setMode(mode: FakeMode): Promise<void>;
   waitFor(predicate: Predicate, timeoutMs?: number): Promise<readonly FakeMessage[]>;
   reset(): Promise<void>;
@@ -123,6 +127,48 @@ async function readFields(request: Request): Promise<Fields | null> {
   return Object.fromEntries(map);
 }
 
+/** Every address a request names: `to` may repeat, and each value may hold a comma-separated list. */
+export function recipientsOf(fields: Fields): string[] {
+  return (fields.to ?? [])
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
+const RECIPIENT_VARIABLE = /%recipient\.([A-Za-z0-9_-]+)%/g;
+
+/**
+ * The messages Mailgun makes of one request: with `recipient-variables`, one message per
+ * recipient, rendered with that recipient's own values and naming only them; else one message.
+ */
+function expand(fields: Fields): Fields[] | string {
+  const raw = firstField(fields, "recipient-variables");
+  if (raw === undefined) return [fields];
+  let variables: unknown;
+  try {
+    variables = JSON.parse(raw);
+  } catch {
+    return "recipient-variables parameter is not a valid JSON";
+  }
+  if (typeof variables !== "object" || variables === null) {
+    return "recipient-variables parameter is not a valid JSON";
+  }
+  const { "recipient-variables": _, ...rest } = fields;
+  return recipientsOf(fields).map((to) => {
+    const own = (variables as Record<string, Record<string, unknown> | undefined>)[to] ?? {};
+    const render = (value: string) =>
+      value.replace(RECIPIENT_VARIABLE, (_, name: string) =>
+        own[name] === undefined ? "" : String(own[name]),
+      );
+    const rendered: Fields = { ...rest, to: [to] };
+    for (const part of ["subject", "text", "html"]) {
+      const values = rest[part];
+      if (values) rendered[part] = values.map(render);
+    }
+    return rendered;
+  });
+}
+
 function authorised(request: Request, apiKey: string): boolean {
   const header = request.headers.get("authorization") ?? "";
   const match = /^Basic\s+(\S+)$/i.exec(header);
@@ -160,6 +206,7 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
   let messages: FakeMessage[] = [];
   let attempts: FakeAttempt[] = [];
   let failures: FailureSpec[] = [];
+  let refusedRecipients = new Set<string>();
   let mode: FakeMode = "ok";
   let seq = 0;
   let refuseTimer: ReturnType<typeof setTimeout> | undefined;
@@ -189,6 +236,8 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
       return finish(attempt, json(400, { message: "invalid form body" }), "invalid");
     }
     attempt.fields = fields;
+    // Waiters may be looking for a request by its recipients: they are known from here on.
+    notify();
     const missing = ["from", "to"].find((name) => !fields[name]?.some((v) => v.trim() !== ""));
     if (missing) {
       return finish(attempt, json(400, { message: `${missing} parameter is missing` }), "invalid");
@@ -198,6 +247,16 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
         message: "Need at least one of 'text', 'html' or 'template' parameters specified",
       };
       return finish(attempt, json(400, body), "invalid");
+    }
+
+    const refused = recipientsOf(fields).find((to) => refusedRecipients.has(to));
+    if (refused !== undefined) {
+      const body = { message: "'to' parameter is not a valid address. please check documentation" };
+      return finish(attempt, json(400, body), "invalid");
+    }
+    const expanded = expand(fields);
+    if (typeof expanded === "string") {
+      return finish(attempt, json(400, { message: expanded }), "invalid");
     }
 
     const scripted = failures.shift();
@@ -218,6 +277,26 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
       }
       if (roll < fail500 + fail429 + slow) delayMs = slowMs;
     }
+    // Mailgun answers a batch with one id for all its recipients' messages.
+    const id = `<${Date.now()}.${crypto.randomUUID()}@${domain}>`;
+    const accept = () => {
+      for (const one of expanded) {
+        messages.push({
+          id,
+          domain,
+          fields: one,
+          headers: attempt.headers,
+          receivedAt: attempt.receivedAt,
+        });
+      }
+      attempt.messageId = id;
+    };
+    if (typeof current === "object" && "acceptThenDelayMs" in current) {
+      accept();
+      notify();
+      await Bun.sleep(current.acceptThenDelayMs);
+      return finish(attempt, json(200, { id, message: "Queued. Thank you." }), "accepted");
+    }
     if (delayMs > 0 && !(await waitUnlessAborted(delayMs, request.signal))) {
       // Only answered messages count as accepted: a client that gave up never learnt of it.
       attempt.outcome = "client-aborted";
@@ -225,9 +304,7 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
       return json(504, { message: "client went away" });
     }
 
-    const id = `<${Date.now()}.${crypto.randomUUID()}@${domain}>`;
-    messages.push({ id, domain, fields, headers: attempt.headers, receivedAt: attempt.receivedAt });
-    attempt.messageId = id;
+    accept();
     return finish(attempt, json(200, { id, message: "Queued. Thank you." }), "accepted");
   }
 
@@ -324,6 +401,9 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
     failNext(n, failure) {
       for (let i = 0; i < n; i++) failures.push(failure);
     },
+    refuseRecipients(addresses) {
+      refusedRecipients = new Set(addresses);
+    },
     async setMode(next) {
       clearTimeout(refuseTimer);
       mode = next;
@@ -370,6 +450,7 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
       messages = [];
       attempts = [];
       failures = [];
+      refusedRecipients = new Set();
       await fake.setMode("ok");
     },
     async stop() {
@@ -387,6 +468,7 @@ function isMode(value: unknown): value is FakeMode {
   if (typeof value !== "object" || value === null) return false;
   if ("status" in value) return typeof value.status === "number";
   if ("delayMs" in value) return typeof value.delayMs === "number";
+  if ("acceptThenDelayMs" in value) return typeof value.acceptThenDelayMs === "number";
   if ("random" in value) return typeof value.random === "object" && value.random !== null;
   return false;
 }

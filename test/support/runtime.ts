@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { createLogger, type Logger } from "../../src/log";
-import { createRuntime, type Runtime } from "../../src/runtime";
+import { createRuntime, type Runtime, type RuntimeOptions } from "../../src/runtime";
 import { createTestDatabase, type TestDatabase } from "./database";
 import { appClient, type Send } from "./http";
 
@@ -19,12 +19,16 @@ export const testSecret = () => randomBytes(32).toString("hex");
 /** The whole service in-process on a fresh test database, driven through app.handle(). */
 export async function createTestRuntime(
   env: Record<string, string> = {},
-  options: { log?: Logger } = {},
+  options: { log?: Logger; runtime?: Omit<RuntimeOptions, "database" | "log"> } = {},
 ): Promise<TestRuntime> {
   const testDb = await createTestDatabase({ migrate: false });
   const config = loadConfig({ SECRET_KEY: testSecret(), ...env });
   const log = options.log ?? createLogger(() => {});
-  const runtime = await createRuntime(config, { database: testDb.database, log });
+  const runtime = await createRuntime(config, {
+    ...options.runtime,
+    database: testDb.database,
+    log,
+  });
   await runtime.start();
   const app = createApp(runtime);
   return {

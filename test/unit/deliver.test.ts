@@ -165,6 +165,52 @@ describe("deliverWithRetry", () => {
     expect(result).toEqual({ ok: false, reason: "deadline", attempts: 1 });
   });
 
+  test("a send still unanswered at the deadline ends as unknown, never as not sent", async () => {
+    const unanswered: SendOutcome = {
+      ok: false,
+      retryable: true,
+      reason: "timeout",
+      maybeSent: true,
+    };
+    const h = harness([{ outcome: unanswered, takesMs: "timeout" }]);
+    const result = await deliverWithRetry(h.mailer, message, {
+      deadline: h.start + 1000,
+      now: h.now,
+      sleep: h.sleep,
+    });
+    expect(result).toEqual({ ok: false, reason: "unknown", attempts: 1 });
+  });
+
+  test("one unanswered attempt makes the final failure unknown, whatever came after", async () => {
+    const unanswered: SendOutcome = {
+      ok: false,
+      retryable: true,
+      reason: "network",
+      maybeSent: true,
+    };
+    const h = harness([{ outcome: unanswered }, { outcome: fail500, takesMs: 600 }]);
+    const result = await deliverWithRetry(h.mailer, message, {
+      deadline: h.start + 1000,
+      now: h.now,
+      sleep: h.sleep,
+      random: () => 0.5,
+    });
+    expect(result).toMatchObject({ ok: false, reason: "unknown", status: 500 });
+  });
+
+  test("a connection never made, then the deadline: not sent", async () => {
+    const refused: SendOutcome = { ok: false, retryable: true, reason: "network" };
+    const h = harness([{ outcome: refused, takesMs: 400 }]);
+    const result = await deliverWithRetry(h.mailer, message, {
+      deadline: h.start + 1000,
+      now: h.now,
+      sleep: h.sleep,
+      random: () => 0.5,
+    });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toBe("deadline");
+  });
+
   test("a deadline already past means no attempt at all", async () => {
     const h = harness([{ outcome: ok }]);
     const result = await deliverWithRetry(h.mailer, message, {
@@ -207,7 +253,8 @@ describe("deliverWithRetry", () => {
       now: h.now,
       sleep: h.sleep,
     });
-    expect(result).toEqual({ ok: false, reason: "mailer-threw", attempts: 1 });
+    // It may have sent before throwing: the provider may have the message.
+    expect(result).toEqual({ ok: false, reason: "unknown", attempts: 1 });
   });
 
   test("works with the real clock and sleep", async () => {

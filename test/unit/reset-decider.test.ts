@@ -45,6 +45,18 @@ const sent = (requestId: string, at: number): Given => ({
   data: { requestId, provider: "mailgun", providerMessageId: `m-${requestId}`, attempts: 1 },
 });
 
+/** A request whose email the provider accepted: the only kind whose code works. */
+const delivered = (requestId: string, at: number): Given[] => [
+  requested(requestId, at),
+  sent(requestId, at + 100),
+];
+
+const failed = (requestId: string, at: number, reason: string): Given => ({
+  type: "PasswordResetEmailFailed",
+  recordedAt: new Date(at),
+  data: { requestId, reason, attempts: 1 },
+});
+
 const completed = (requestId: string, at: number): Given => ({
   type: "PasswordResetCompleted",
   recordedAt: new Date(at),
@@ -104,12 +116,12 @@ describe("reset a password", () => {
   });
 
   test("the email given with the right code completes too, and does not count as a wrong try", () => {
-    const state = given(requested("r1", T0), wrongTry(1));
+    const state = given(...delivered("r1", T0), wrongTry(1));
     expect(decideReset(when({ emailGiven: true }), state).outcome).toBe("completed");
   });
 
   test("the completion records no code, password or plaintext personal data", () => {
-    const decision = decideReset(when(), given(requested("r1", T0)));
+    const decision = decideReset(when(), given(...delivered("r1", T0)));
     expect(Object.keys(decision.events[0].data).sort()).toEqual(
       ["requestId", "sealedIp", "sealedUserAgent", "userId"].sort(),
     );
@@ -123,7 +135,7 @@ describe("reset a password", () => {
   });
 
   test("given a newer request, when the older code is used, then it is rejected as superseded", () => {
-    const state = given(requested("r1", T0), requested("r2", T0 + MIN));
+    const state = given(...delivered("r1", T0), ...delivered("r2", T0 + MIN));
     const data = rejection(decideReset(when({ now: T0 + 2 * MIN }), state));
     expect(data).toEqual({ requestId: "r1", reason: "superseded", ipHash: "ip" });
     // The newer code still works.
@@ -132,7 +144,7 @@ describe("reset a password", () => {
   });
 
   test("given the latest code, when its lifetime is over, then it is rejected as expired", () => {
-    const state = given(requested("r1", T0));
+    const state = given(...delivered("r1", T0));
     expect(decideReset(when({ now: T0 + TTL - 1 }), state).outcome).toBe("completed");
     const data = rejection(decideReset(when({ now: T0 + TTL }), state));
     expect(data).toEqual({ requestId: "r1", reason: "expired", ipHash: "ip" });
@@ -151,7 +163,7 @@ describe("reset a password", () => {
   });
 
   test("given no email, wrong codes never lock the account's code", () => {
-    let state = given(requested("r1", T0));
+    let state = given(...delivered("r1", T0));
     for (let i = 0; i < MAX_FAILED_ATTEMPTS + 2; i++) {
       const decision = decideReset(when({ codeRequestId: null }), state);
       expect(rejection(decision)).toEqual({ reason: "unknown_code", ipHash: "ip" });
@@ -159,6 +171,24 @@ describe("reset a password", () => {
     }
     expect(state.requests.get("r1")).toMatchObject({ failedAttempts: 0, locked: false });
     expect(decideReset(when(), state).outcome).toBe("completed");
+  });
+});
+
+describe("a code works only once its email is recorded as sent", () => {
+  test("given a request whose outcome is not recorded yet, the code does not work", () => {
+    const data = rejection(decideReset(when(), given(requested("r1", T0))));
+    expect(data).toEqual({ requestId: "r1", reason: "undelivered", ipHash: "ip" });
+  });
+
+  test("given a failed or unknown dispatch, the code is dead", () => {
+    for (const reason of ["rejected", "deadline", "unknown"]) {
+      const state = given(requested("r1", T0), failed("r1", T0 + 100, reason));
+      expect(rejection(decideReset(when(), state)).reason).toBe("undelivered");
+    }
+  });
+
+  test("given the email sent, the same code works", () => {
+    expect(decideReset(when(), given(...delivered("r1", T0))).outcome).toBe("completed");
   });
 });
 
@@ -217,7 +247,7 @@ describe("wrong codes with the email lock the latest code", () => {
   });
 
   test("given four wrong tries, the right code still completes", () => {
-    const state = given(requested("r1", T0), wrongTry(1), wrongTry(2), wrongTry(3), wrongTry(4));
+    const state = given(...delivered("r1", T0), wrongTry(1), wrongTry(2), wrongTry(3), wrongTry(4));
     expect(decideReset(when({ emailGiven: true }), state).outcome).toBe("completed");
   });
 
@@ -247,7 +277,7 @@ describe("wrong codes with the email lock the latest code", () => {
     const state = given(
       requested("r1", T0),
       ...Array.from({ length: MAX_FAILED_ATTEMPTS }, (_, i) => wrongTry(i + 1)),
-      requested("r2", T0 + 2 * MIN),
+      ...delivered("r2", T0 + 2 * MIN),
     );
     const decision = decideReset(
       when({ codeRequestId: "r2", emailGiven: true, now: T0 + 3 * MIN }),

@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import { MailBatcher } from "../../src/mail/batch";
+import type {
+  MailBatch,
+  Mailer,
+  MailMessage,
+  MailTemplate,
+  SendOutcome,
+} from "../../src/mail/mailer";
+
+const template: MailTemplate = {
+  from: "no-reply@mg.example.test",
+  subject: "Reset your password",
+  text: "Your code:\n%recipient.code%\n",
+  html: "<p>%recipient.code%</p>",
+  tags: ["password-reset"],
+};
+
+const recipient = (i: number) => ({ to: `u${i}@example.com`, variables: { code: `CODE-${i}` } });
+
+/** A mailer whose calls wait for the test to release them, recording what each carried. */
+function gatedMailer(options: { batches?: boolean } = {}) {
+  const calls: { to: string[]; text: string }[] = [];
+  const gates: (() => void)[] = [];
+  const answer = (): Promise<SendOutcome> =>
+    new Promise((resolve) =>
+      gates.push(() => resolve({ ok: true, providerMessageId: `<${calls.length}@mg>` })),
+    );
+  const mailer: Mailer = {
+    name: "gated",
+    send(message: MailMessage) {
+      calls.push({ to: [message.to], text: message.text });
+      return answer();
+    },
+  };
+  if (options.batches !== false) {
+    mailer.sendBatch = (batch: MailBatch) => {
+      calls.push({ to: batch.recipients.map((r) => r.to), text: batch.text });
+      return answer();
+    };
+  }
+  const releaseAll = () => {
+    for (const open of gates.splice(0)) open();
+  };
+  return { mailer, calls, gates, releaseAll };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setImmediate(r));
+  expect(check()).toBe(true);
+}
+
+describe("MailBatcher", () => {
+  test("while every call slot is busy, the queue grows into one bigger batch", async () => {
+    const m = gatedMailer();
+    const batcher = new MailBatcher(m.mailer, { callsInFlight: 1 });
+    const deadline = Date.now() + 60_000;
+    const first = batcher.send(template, recipient(0), deadline);
+    await until(() => m.calls.length === 1);
+    const rest = [1, 2, 3].map((i) => batcher.send(template, recipient(i), deadline));
+    await until(() => m.gates.length === 1);
+    m.releaseAll();
+    await first;
+    await until(() => m.calls.length === 2);
+    expect(m.calls[1]?.to).toEqual(["u1@example.com", "u2@example.com", "u3@example.com"]);
+    m.releaseAll();
+    const results = await Promise.all(rest);
+    expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+  });
+
+  test("a message still queued at its deadline is never sent and fails as deadline", async () => {
+    const m = gatedMailer();
+    let clock = 1_000_000;
+    const batcher = new MailBatcher(m.mailer, { callsInFlight: 1, now: () => clock });
+    const first = batcher.send(template, recipient(0), clock + 60_000);
+    await until(() => m.calls.length === 1);
+    const late = batcher.send(template, recipient(1), clock + 100);
+    clock += 100;
+    m.releaseAll();
+    await first;
+    expect(await late).toEqual({ ok: false, reason: "deadline", attempts: 0 });
+    expect(m.calls.flatMap((c) => c.to)).toEqual(["u0@example.com"]);
+  });
+
+  test("a provider without batch sending gets each message rendered for its recipient", async () => {
+    const m = gatedMailer({ batches: false });
+    const batcher = new MailBatcher(m.mailer);
+    const deadline = Date.now() + 60_000;
+    const sends = [0, 1].map((i) => batcher.send(template, recipient(i), deadline));
+    await until(() => m.calls.length === 2);
+    m.releaseAll();
+    await Promise.all(sends);
+    expect(m.calls).toEqual([
+      { to: ["u0@example.com"], text: "Your code:\nCODE-0\n" },
+      { to: ["u1@example.com"], text: "Your code:\nCODE-1\n" },
+    ]);
+  });
+});
