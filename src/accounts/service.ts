@@ -4,7 +4,7 @@ import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import { isUniqueViolation } from "../db";
 import { HttpError } from "../http/errors";
-import type { ClientInfo } from "../http/request";
+import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
 import { decideAccount, initialAccountState } from "./decider";
 import type { Credentials, PublicUser } from "./model";
@@ -46,7 +46,7 @@ export async function findUserByEmail(ctx: AppContext, email: string) {
 export async function registerUser(
   ctx: AppContext,
   credentials: Credentials,
-  metadata: { requestId: string },
+  client: Pick<ClientInfo, "httpRequestId" | "clientRequestId">,
 ): Promise<PublicUser> {
   // Hashing before the answer keeps a taken email from answering measurably faster.
   const [existing, passwordHash] = await Promise.all([
@@ -70,7 +70,7 @@ export async function registerUser(
       if ("rejected" in decision) throw emailTaken();
       const events = decision.map((e) => ({
         ...e,
-        metadata: { ...metadata, correlationId: metadata.requestId },
+        metadata: requestMetadata(client),
       }));
       return [{ streamId: userStreamId(userId), expectedVersion: 0, events }];
     });
@@ -133,7 +133,7 @@ export async function login(
               sealedIp: seal(key, user.id, client.ip),
               sealedUserAgent: seal(key, user.id, client.userAgent),
             },
-            metadata: { requestId: client.httpRequestId, correlationId: client.httpRequestId },
+            metadata: requestMetadata(client),
           },
         ],
       },

@@ -12,7 +12,7 @@ import {
   VersionConflictError,
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
-import type { ClientInfo } from "../http/request";
+import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
 import { refundToken, takeToken } from "../rate-limits/store";
@@ -67,7 +67,7 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
   const requestId = randomUUID();
   const streamId = resetStreamId(keyring, input.email);
   const ipHash = keyedHash(keyring, "ip", input.ip);
-  const metadata = { requestId: input.httpRequestId, correlationId: requestId };
+  const metadata = requestMetadata(input, requestId);
 
   if (config.rateLimits) {
     const byIp = await takeToken(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
@@ -130,7 +130,7 @@ async function recordTrigger(
     streamId: string;
     ipHash: string;
     input: TriggerInput;
-    metadata: { requestId: string; correlationId: string };
+    metadata: ReturnType<typeof requestMetadata>;
   },
 ): Promise<{ decision: TriggerDecision; version: number }> {
   const { requestId, streamId, ipHash, input, metadata } = args;
@@ -193,7 +193,7 @@ export async function resetPassword(
   const { config, keyring, db } = ctx;
   const ipHash = keyedHash(keyring, "ip", input.ip);
   const limitKey = `reset-failures-ip:${ipHash}`;
-  const metadata = { requestId: input.httpRequestId, correlationId: input.httpRequestId };
+  const metadata = requestMetadata(input);
   // Every attempt takes a token up front (so a burst cannot outrun the budget); a success gives it back.
   if (config.rateLimits) {
     const budget = await takeToken(db, limitKey, limits.failedCodesPerIp);
@@ -252,7 +252,7 @@ async function decideAndAppendReset(
     user: { id: string; sealed_email: string } | undefined;
     key: Buffer | undefined;
     passwordHash: string | undefined;
-    metadata: { requestId: string; correlationId: string };
+    metadata: ReturnType<typeof requestMetadata>;
   },
 ): Promise<{ email: string }> {
   const { streamId, ipHash, input, owner, user, key, passwordHash, metadata } = args;
