@@ -60,7 +60,8 @@ export async function loadResetState(
 
 /**
  * Records the request (or its rejection) and, for a request, waits for the email's outcome.
- * Resolves only when the provider accepted the message; every other ending is an HttpError.
+ * Resolves only when the provider accepted the message (in conceal mode: once the request or
+ * its rejection is committed); every other ending is an HttpError.
  */
 export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput): Promise<void> {
   const { config, keyring } = ctx;
@@ -86,10 +87,10 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
       recordTrigger(ctx, { requestId, streamId, ipHash, input, metadata }),
     );
     if (decision.outcome === "rate_limited") throw tooManyRequests(decision.retryAfterSeconds);
-    if (decision.outcome === "unknown_email") {
-      if (config.unknownEmail === "conceal") return;
-      throw new HttpError(404, "user not found");
-    }
+    // Conceal answers once the request or its rejection is committed, known or not: waiting for
+    // the provider would tell known addresses apart by time and by the provider's refusals.
+    if (config.unknownEmail === "conceal") return;
+    if (decision.outcome === "unknown_email") throw new HttpError(404, "user not found");
     const result = await outcome.wait(version, config.resetDispatchTimeoutMs);
     if (result?.type === "PasswordResetEmailSent") return;
     ctx.log.warn("reset email not sent", {
