@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
@@ -110,15 +111,13 @@ export async function login(
   const sessionId = randomUUID();
   const expiresAt = new Date(Date.now() + SESSION_TTL_MS);
   await ctx.store.transact(async (trx) => {
-    await trx
-      .insertInto("sessions")
-      .values({
-        token_hash: sessionTokenHash(ctx, token),
-        session_id: sessionId,
-        user_id: user.id,
-        expires_at: expiresAt,
-      })
-      .execute();
+    // Only while the password is still the one just verified; the session keeps the password's
+    // change time, copied in SQL (exact to the microsecond), so a later change ends it (`me`).
+    const opened = await sql`
+      insert into sessions (token_hash, session_id, user_id, expires_at, password_changed_at)
+      select ${sessionTokenHash(ctx, token)}, ${sessionId}, id, ${expiresAt}, password_changed_at
+      from users where id = ${user.id} and password_hash = ${user.password_hash}`.execute(trx);
+    if (Number(opened.numAffectedRows ?? 0) !== 1) throw invalidCredentials();
     return [
       {
         streamId: userStreamId(user.id),
@@ -155,6 +154,10 @@ export async function currentUser(
     .select(["users.id", "users.sealed_email", "users.created_at"])
     .where("sessions.token_hash", "=", sessionTokenHash(ctx, token))
     .where("sessions.expires_at", ">", new Date())
+    // A session opened against a password that has changed since is over, however it raced.
+    .where(
+      sql<boolean>`users.password_changed_at is not distinct from sessions.password_changed_at`,
+    )
     .executeTakeFirst();
   const user = row ? await publicUser(ctx, row) : undefined;
   if (!user) throw unauthorized();
