@@ -4,11 +4,15 @@ import { userStreamId } from "../../events/user";
 import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import { isUniqueViolation } from "../db";
-import { HttpError } from "../http/errors";
+import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
+import { limits, type WindowPolicy } from "../rate-limits/gcra";
+import { clearWindow, refundWindow, takeWindow, type WindowHit } from "../rate-limits/store";
 import { decideAccount, initialAccountState } from "./decider";
+import { hashPassword, verifyPassword } from "./hashing";
 import type { Credentials, PublicUser } from "./model";
+import { hasLoneSurrogate } from "./rules";
 
 const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 const invalidCredentials = () => new HttpError(401, "invalid credentials");
@@ -17,6 +21,34 @@ const unauthorized = () => new HttpError(401, "unauthorized");
 const decoyHash = Bun.password.hash("decoy-password-for-unknown-accounts", {
   algorithm: "argon2id",
 });
+
+const ipKey = (ctx: AppContext, ip: string) => `auth-ip:${keyedHash(ctx.keyring, "ip", ip)}`;
+const accountKey = (ctx: AppContext, email: string) =>
+  `login-account:${keyedHash(ctx.keyring, "login-account", email)}`;
+
+/** Takes one hit of each window, all or none: the first refusal gives the others back. */
+async function takeAll(
+  ctx: AppContext,
+  windows: [key: string, policy: WindowPolicy][],
+): Promise<[string, WindowHit][]> {
+  const taken: [string, WindowHit][] = [];
+  for (const [key, policy] of windows) {
+    const hit = await takeWindow(ctx.db, key, policy);
+    if (!hit.allowed) {
+      await refundAll(ctx, taken);
+      throw tooManyRequests(hit.retryAfterMs / 1000);
+    }
+    taken.push([key, hit]);
+  }
+  return taken;
+}
+
+const refundAll = (ctx: AppContext, taken: [string, WindowHit][]) =>
+  Promise.all(taken.map(([key, hit]) => refundWindow(ctx.db, key, hit)));
+
+/** A completed reset proves the owner: the account's failed logins are forgotten. */
+export const forgetFailedLogins = (ctx: AppContext, email: string) =>
+  clearWindow(ctx.db, accountKey(ctx, email));
 
 type UserRow = { id: string; sealed_email: string; created_at: Date };
 
@@ -47,12 +79,16 @@ export async function findUserByEmail(ctx: AppContext, email: string) {
 export async function registerUser(
   ctx: AppContext,
   credentials: Credentials,
-  client: Pick<ClientInfo, "httpRequestId" | "clientRequestId">,
+  client: ClientInfo,
 ): Promise<PublicUser> {
+  // A taken email (409) tells that an account exists: counted like a failed login.
+  const taken = ctx.config.rateLimits
+    ? await takeAll(ctx, [[ipKey(ctx, client.ip), limits.failedAuthPerIp]])
+    : [];
   // Hashing before the answer keeps a taken email from answering measurably faster.
   const [existing, passwordHash] = await Promise.all([
     findUserByEmail(ctx, credentials.email),
-    Bun.password.hash(credentials.password, { algorithm: "argon2id" }),
+    hashPassword(credentials.password),
   ]);
   const userId = randomUUID();
   try {
@@ -80,6 +116,7 @@ export async function registerUser(
     if (isUniqueViolation(error, "users_email_lookup_key")) throw emailTaken();
     throw error;
   }
+  await refundAll(ctx, taken);
   const user = await ctx.db
     .selectFrom("users")
     .select(["id", "created_at"])
@@ -94,11 +131,20 @@ export async function login(
   credentials: Credentials,
   client: ClientInfo,
 ): Promise<{ token: string; expires_at: string; user: PublicUser }> {
+  // Every attempt takes a hit up front (a burst cannot outrun the budget); a success gives them back.
+  const taken = ctx.config.rateLimits
+    ? await takeAll(ctx, [
+        [ipKey(ctx, client.ip), limits.failedAuthPerIp],
+        [accountKey(ctx, credentials.email), limits.failedLoginsPerAccount],
+      ])
+    : [];
   const user = await findUserByEmail(ctx, credentials.email);
-  const valid = await Bun.password.verify(
+  const verified = await verifyPassword(
     credentials.password,
     user?.password_hash ?? (await decoyHash),
   );
+  // No stored hash came from an ill-formed password, whatever the hash function made of it.
+  const valid = verified && !hasLoneSurrogate(credentials.password);
   const key = user && valid ? await ctx.dataKeys.find(user.id) : undefined;
   if (!user || !key) throw invalidCredentials();
   const shown = {
@@ -138,6 +184,7 @@ export async function login(
       },
     ];
   });
+  await refundAll(ctx, taken);
   return { token, expires_at: expiresAt.toISOString(), user: shown };
 }
 

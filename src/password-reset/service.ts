@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { type PasswordResetEvent, resetAttemptsStreamPrefix } from "../../events/password-reset";
 import { userStreamId } from "../../events/user";
-import { findUserByEmail } from "../accounts/service";
+import { hashPassword } from "../accounts/hashing";
+import { findUserByEmail, forgetFailedLogins } from "../accounts/service";
 import type { AppContext } from "../context";
 import {
   backoffAfterConflict,
@@ -15,7 +16,7 @@ import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
-import { refundToken, takeToken } from "../rate-limits/store";
+import { refundWindow, takeWindow } from "../rate-limits/store";
 import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
 import {
   decideReset,
@@ -71,7 +72,7 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
   const metadata = requestMetadata(input, requestId);
 
   if (config.rateLimits) {
-    const byIp = await takeToken(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
+    const byIp = await takeWindow(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
     if (!byIp.allowed) {
       const retryAfterSeconds = Math.ceil(byIp.retryAfterMs / 1000);
       await ctx.store.append(streamId, "any", [
@@ -196,10 +197,10 @@ export async function resetPassword(
   const limitKey = `reset-failures-ip:${ipHash}`;
   const metadata = requestMetadata(input);
   // Every attempt takes a token up front (so a burst cannot outrun the budget); a success gives it back.
-  if (config.rateLimits) {
-    const budget = await takeToken(db, limitKey, limits.failedCodesPerIp);
-    if (!budget.allowed) throw tooManyRequests(budget.retryAfterMs / 1000);
-  }
+  const budget = config.rateLimits
+    ? await takeWindow(db, limitKey, limits.failedCodesPerIp)
+    : undefined;
+  if (budget && !budget.allowed) throw tooManyRequests(budget.retryAfterMs / 1000);
   const normalised = normaliseResetCode(input.code);
   const row = isWellFormedResetCode(normalised)
     ? await db
@@ -223,9 +224,7 @@ export async function resetPassword(
     owner && key
       ? await db.selectFrom("users").selectAll().where("id", "=", owner.user_id).executeTakeFirst()
       : undefined;
-  const passwordHash = user
-    ? await Bun.password.hash(input.newPassword, { algorithm: "argon2id" })
-    : undefined;
+  const passwordHash = user ? await hashPassword(input.newPassword) : undefined;
 
   const { email } = await streamTurns.run(streamId, () =>
     decideAndAppendReset(ctx, {
@@ -239,7 +238,8 @@ export async function resetPassword(
       metadata,
     }),
   );
-  if (config.rateLimits) await refundToken(db, limitKey, limits.failedCodesPerIp);
+  if (budget) await refundWindow(db, limitKey, budget);
+  await forgetFailedLogins(ctx, email);
   return { email };
 }
 
