@@ -23,6 +23,7 @@ import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
 import { startSweeping } from "./maintenance";
 import { DispatchOutcomes } from "./password-reset/outcomes";
+import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { DataKeys, deriveKeyring, type Keyring, loadOrCreateDevSecret } from "./privacy";
 
 export interface Runtime extends AppContext {
@@ -88,8 +89,9 @@ export async function createRuntime(
   ];
   let unlisten: (() => Promise<void>) | undefined;
   let stopSweeping: (() => void) | undefined;
+  let stopFlushing: (() => void) | undefined;
 
-  return {
+  const runtime: Runtime = {
     config,
     database,
     db: database.db,
@@ -115,14 +117,21 @@ export async function createRuntime(
       });
       for (const subscription of subscriptions) subscription.start();
       stopSweeping = startSweeping(database.db, log);
+      stopFlushing = startFlushingRefusals(runtime);
     },
     async stop() {
       stopSweeping?.();
+      stopFlushing?.();
+      // Counted refusals reach the log before the process goes.
+      await flushRefusals(runtime, 0).catch((error) =>
+        log.warn("flushing refusal tallies failed", { error }),
+      );
       await Promise.all(subscriptions.map((s) => s.stop()));
       await unlisten?.();
       await database.close();
     },
   };
+  return runtime;
 }
 
 function chooseMailer(config: Config, log: Logger): Mailer {

@@ -70,6 +70,14 @@ export interface RateWindowsTable {
   expires_at: Timestamp;
 }
 
+export interface RefusalTalliesTable {
+  stream_id: string;
+  limit_name: string;
+  first_at: Timestamp;
+  last_at: Timestamp;
+  refused: number;
+}
+
 export interface Schema {
   events: EventsTable;
   subscriptions: SubscriptionsTable;
@@ -79,4 +87,5 @@ export interface Schema {
   rate_limits: RateLimitsTable;
   sessions: SessionsTable;
   rate_windows: RateWindowsTable;
+  refusal_tallies: RefusalTalliesTable;
 }

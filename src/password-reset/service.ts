@@ -29,6 +29,7 @@ import {
   type TriggerDecision,
 } from "./decider";
 import { resetMessages } from "./model";
+import { recordRefusal } from "./refusals";
 import { resetStreamId } from "./streams";
 
 const resetAttemptsStreamId = (ipHash: string) =>
@@ -75,9 +76,12 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
     const byIp = await takeWindow(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
     if (!byIp.allowed) {
       const retryAfterSeconds = Math.ceil(byIp.retryAfterMs / 1000);
-      await ctx.store.append(streamId, "any", [
-        { ...rejectionFor(requestId, ipHash, "ip_hourly", retryAfterSeconds), metadata },
-      ]);
+      await recordRefusal(
+        ctx,
+        streamId,
+        rejectionFor(requestId, ipHash, "ip_hourly", retryAfterSeconds),
+        metadata,
+      );
       throw tooManyRequests(retryAfterSeconds);
     }
   }
@@ -164,6 +168,11 @@ async function recordTrigger(
       loaded.state,
     );
     try {
+      // A refusal changes no decision state: it is counted, at whatever version the stream is.
+      if (decision.outcome === "rate_limited") {
+        await recordRefusal(ctx, streamId, decision.events[0], metadata);
+        return { decision, version: loaded.version };
+      }
       const events = decision.events.map((e) => ({ ...e, metadata }));
       await ctx.store.append(streamId, loaded.version, events);
       return { decision, version: loaded.version };

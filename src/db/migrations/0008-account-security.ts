@@ -12,4 +12,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       expires_at timestamptz not null
     )`.execute(db);
   await sql`create index rate_windows_by_expiry on rate_windows (expires_at)`.execute(db);
+
+  // Refusals under an active limit, counted between the events that report them.
+  await sql`
+    create table refusal_tallies (
+      stream_id text not null,
+      limit_name text not null,
+      first_at timestamptz not null,
+      last_at timestamptz not null,
+      refused integer not null,
+      primary key (stream_id, limit_name)
+    )`.execute(db);
+  await sql`create index refusal_tallies_by_age on refusal_tallies (first_at)`.execute(db);
 }
