@@ -1,7 +1,13 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { readJsonObject } from "../http/body";
-import { apiError, errorSchema, jsonBody, jsonResponse } from "../http/openapi";
+import {
+  apiError,
+  errorSchema,
+  jsonBody,
+  jsonResponse,
+  tooManyRequestsResponse,
+} from "../http/openapi";
 import { clientOf } from "../http/request";
 import { examples, parseLogin, parseRegistration } from "./model";
 import { currentUser, login, registerUser } from "./service";
@@ -57,6 +63,7 @@ export function accountRoutes(ctx: AppContext) {
               schema: errorSchema,
               example: { error: "email already registered" },
             }),
+            "429": tooManyRequestsResponse,
           },
         },
       },
@@ -95,6 +102,7 @@ export function accountRoutes(ctx: AppContext) {
             }),
             "400": jsonResponse("Missing fields", apiError("email and password are required")),
             "401": jsonResponse("Unknown email or wrong password", apiError("invalid credentials")),
+            "429": tooManyRequestsResponse,
           },
         },
       },

@@ -45,7 +45,11 @@ const streamTurns = new KeyedMutex();
 export const codeHash = (ctx: AppContext, normalisedCode: string) =>
   keyedHash(ctx.keyring, "reset-code", normalisedCode);
 
-/** The part of an email's reset history the rules look at, and the stream's version. */
+/**
+ * The part of an email's reset history the rules look at, and the stream's version: one hour,
+ * which stays small however hard the address is hammered, since refusals are counted rather
+ * than logged one by one (refusals.ts) and every other event is under a limit.
+ */
 export async function loadResetState(
   ctx: AppContext,
   streamId: string,
