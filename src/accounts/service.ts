@@ -46,6 +46,14 @@ async function takeAll(
 const refundAll = (ctx: AppContext, taken: [string, WindowHit][]) =>
   Promise.all(taken.map(([key, hit]) => refundWindow(ctx.db, key, hit)));
 
+/** An attempt that never got to the password (hashing busy, a fault) is no failure: hits go back. */
+const giveBack =
+  (ctx: AppContext, taken: [string, WindowHit][]) =>
+  async (error: unknown): Promise<never> => {
+    await refundAll(ctx, taken);
+    throw error;
+  };
+
 /** A completed reset proves the owner: the account's failed logins are forgotten. */
 export const forgetFailedLogins = (ctx: AppContext, email: string) =>
   clearWindow(ctx.db, accountKey(ctx, email));
@@ -89,7 +97,7 @@ export async function registerUser(
   const [existing, passwordHash] = await Promise.all([
     findUserByEmail(ctx, credentials.email),
     hashPassword(credentials.password),
-  ]);
+  ]).catch(giveBack(ctx, taken));
   const userId = randomUUID();
   try {
     await ctx.store.transact(async (trx) => {
@@ -142,7 +150,7 @@ export async function login(
   const verified = await verifyPassword(
     credentials.password,
     user?.password_hash ?? (await decoyHash),
-  );
+  ).catch(giveBack(ctx, taken));
   // No stored hash came from an ill-formed password, whatever the hash function made of it.
   const valid = verified && !hasLoneSurrogate(credentials.password);
   const key = user && valid ? await ctx.dataKeys.find(user.id) : undefined;
