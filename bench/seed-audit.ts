@@ -196,7 +196,8 @@ function newClient(rng: Rng): Client {
 /** The per-email trigger limits exactly as decideTrigger applies them, over the window it reads. */
 const emailLimited = (attempts: number[], now: number) =>
   emailLimit(
-    attempts.filter((t) => t > now - HISTORY_WINDOW_MS),
+    attempts.filter((t) => t > now - HISTORY_WINDOW_MS).map((at) => ({ at, ipHash: "seed" })),
+    "seed",
     now,
   );
 

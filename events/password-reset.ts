@@ -19,6 +19,8 @@ export type PasswordResetRequested = Event<
     expiresAt: string;
     /** After this instant the email is never sent; the handler has answered 500 by then. */
     dispatchDeadline: string;
+    /** The client's keyed IP hash: the email's limits are counted per client (absent in old events). */
+    ipHash?: string;
   }
 >;
 
@@ -35,6 +37,15 @@ export type PasswordResetRejected = Event<
     /** A keyed hash of the client IP: correlates attempts without storing the address. */
     ipHash: string;
   }
+>;
+
+/**
+ * Refusals under one limit counted, not logged one by one: after a refusal is recorded as
+ * PasswordResetRejected, the further ones of that limit until `lastAt` are `refused` in number.
+ */
+export type PasswordResetRefusalsCounted = Event<
+  "PasswordResetRefusalsCounted",
+  { limit: RateLimitName; refused: number; firstAt: string; lastAt: string }
 >;
 
 export type PasswordResetEmailSent = Event<
@@ -59,7 +70,8 @@ export type CodeRejectionReason =
 
 /**
  * A reset attempt that failed. In the email's stream when the code or the email named one;
- * otherwise in the client's attempts stream. `locked` marks the wrong try that locked the code.
+ * otherwise in the client's attempts stream. `failedAttempts` counts this client's wrong tries
+ * at the code; `locked` marks the one that locked the code for this client.
  */
 export type PasswordResetCodeRejected = Event<
   "PasswordResetCodeRejected",
@@ -80,6 +92,7 @@ export type PasswordResetCompleted = Event<
 export type PasswordResetEvent =
   | PasswordResetRequested
   | PasswordResetRejected
+  | PasswordResetRefusalsCounted
   | PasswordResetEmailSent
   | PasswordResetEmailFailed
   | PasswordResetCodeRejected

@@ -37,6 +37,9 @@ export function createApp(ctx: AppContext) {
     )
     .onRequest(({ request, set }) => {
       set.headers["x-request-id"] = requestIdOf(request);
+      // API answers carry tokens, users or audit data: no browser or proxy may keep them.
+      if (new URL(request.url).pathname.startsWith("/v1/"))
+        set.headers["cache-control"] = "no-store";
     })
     .onError(({ code, error, request }) => {
       if (error instanceof HttpError)

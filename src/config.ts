@@ -19,7 +19,8 @@ export interface Config {
   resetDispatchTimeoutMs: number;
   unknownEmail: UnknownEmailPolicy;
   rateLimits: boolean;
-  trustProxy: boolean;
+  /** How many proxies in front append to X-Forwarded-For (0: the socket's address is the client). */
+  trustProxy: number;
   auditToken: string | undefined;
 }
 
@@ -66,6 +67,15 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (["1", "true", "on", "yes"].includes(raw)) return true;
   if (["0", "false", "off", "no"].includes(raw)) return false;
   throw new ConfigError(name, `expected on/off or true/false, got "${raw}"`);
+}
+
+/** `false`/`0`: no proxy; `true`: one; `N`: that many trusted hops. */
+function trustedHops(env: Env, name: string): number {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined || raw === "false" || raw === "off" || raw === "no") return 0;
+  if (raw === "true" || raw === "on" || raw === "yes") return 1;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  throw new ConfigError(name, `expected false, true or a number of proxies, got "${raw}"`);
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -143,7 +153,7 @@ export function loadConfig(env: Env = process.env): Config {
     resetDispatchTimeoutMs: integer(env, "RESET_DISPATCH_TIMEOUT_MS", 10_000, 100, 120_000),
     unknownEmail: oneOf(env, "RESET_UNKNOWN_EMAIL", ["reveal", "conceal"], "reveal"),
     rateLimits: flag(env, "RATE_LIMITS", true),
-    trustProxy: flag(env, "TRUST_PROXY", false),
+    trustProxy: trustedHops(env, "TRUST_PROXY"),
     auditToken,
   };
 }

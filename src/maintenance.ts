@@ -10,6 +10,7 @@ const EVERY_MS = 10 * 60 * 1000;
  */
 export async function sweepExpired(db: Db): Promise<void> {
   await sql`delete from rate_limits where tat < now()`.execute(db);
+  await sql`delete from rate_windows where expires_at < now()`.execute(db);
   await sql`delete from sessions where expires_at < now()`.execute(db);
   await sql`delete from reset_codes where expires_at < now() - interval '1 day'`.execute(db);
 }

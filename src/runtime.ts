@@ -25,6 +25,7 @@ import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
 import { startSweeping } from "./maintenance";
 import { DispatchOutcomes } from "./password-reset/outcomes";
+import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { DataKeys, deriveKeyring, type Keyring, loadOrCreateDevSecret } from "./privacy";
 
 export interface Runtime extends AppContext {
@@ -103,8 +104,9 @@ export async function createRuntime(
     : undefined;
   let unlisten: (() => Promise<void>) | undefined;
   let stopSweeping: (() => void) | undefined;
+  let stopFlushing: (() => void) | undefined;
 
-  return {
+  const runtime: Runtime = {
     config,
     database,
     db: database.db,
@@ -131,15 +133,22 @@ export async function createRuntime(
       notifier?.start();
       for (const subscription of subscriptions) subscription.start();
       stopSweeping = startSweeping(database.db, log);
+      stopFlushing = startFlushingRefusals(runtime);
     },
     async stop() {
       stopSweeping?.();
+      stopFlushing?.();
+      // Counted refusals reach the log before the process goes.
+      await flushRefusals(runtime, 0).catch((error) =>
+        log.warn("flushing refusal tallies failed", { error }),
+      );
       await Promise.all(subscriptions.map((s) => s.stop()));
       await notifier?.stop();
       await unlisten?.();
       await database.close();
     },
   };
+  return runtime;
 }
 
 function chooseMailer(config: Config, log: Logger): Mailer {

@@ -1,8 +1,14 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { readJsonObject } from "../http/body";
-import { apiError, errorSchema, jsonBody, jsonResponse } from "../http/openapi";
-import { clientOf, requestIdOf } from "../http/request";
+import {
+  apiError,
+  errorSchema,
+  jsonBody,
+  jsonResponse,
+  tooManyRequestsResponse,
+} from "../http/openapi";
+import { clientOf } from "../http/request";
 import { examples, parseLogin, parseRegistration } from "./model";
 import { currentUser, login, registerUser } from "./service";
 
@@ -29,9 +35,10 @@ export function accountRoutes(ctx: AppContext) {
   return new Elysia({ name: "accounts" })
     .post(
       "/v1/auth/register",
-      async ({ request, set }) => {
+      async ({ request, server, set }) => {
         const credentials = parseRegistration(await readJsonObject(request));
-        const user = await registerUser(ctx, credentials, { requestId: requestIdOf(request) });
+        const client = clientOf(request, server, ctx.config.trustProxy);
+        const user = await registerUser(ctx, credentials, client);
         set.status = 201;
         return { user };
       },
@@ -56,6 +63,7 @@ export function accountRoutes(ctx: AppContext) {
               schema: errorSchema,
               example: { error: "email already registered" },
             }),
+            "429": tooManyRequestsResponse,
           },
         },
       },
@@ -94,6 +102,7 @@ export function accountRoutes(ctx: AppContext) {
             }),
             "400": jsonResponse("Missing fields", apiError("email and password are required")),
             "401": jsonResponse("Unknown email or wrong password", apiError("invalid credentials")),
+            "429": tooManyRequestsResponse,
           },
         },
       },

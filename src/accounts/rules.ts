@@ -34,8 +34,15 @@ export const passwordMessages = {
     "password must contain at least one uppercase letter, one lowercase letter, one digit, and one special character",
 } as const;
 
+/**
+ * A lone UTF-16 surrogate cannot be encoded: hashing would turn it into U+FFFD, so two different
+ * passwords would match. Such a string is refused as a malformed body, never hashed.
+ */
+export const hasLoneSurrogate = (value: string) => /\p{Cs}/u.test(value);
+
 /** The first rule the password breaks, or undefined. Lengths count characters, not bytes. */
 export function passwordProblem(password: string): string | undefined {
+  if (hasLoneSurrogate(password)) return "invalid request body";
   const length = [...password].length;
   if (length < PASSWORD_MIN) return passwordMessages.tooShort;
   if (length > PASSWORD_MAX) return passwordMessages.tooLong;

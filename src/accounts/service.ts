@@ -1,13 +1,18 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import { isUniqueViolation } from "../db";
-import { HttpError } from "../http/errors";
-import type { ClientInfo } from "../http/request";
+import { HttpError, tooManyRequests } from "../http/errors";
+import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
+import { limits, type WindowPolicy } from "../rate-limits/gcra";
+import { clearWindow, refundWindow, takeWindow, type WindowHit } from "../rate-limits/store";
 import { decideAccount, initialAccountState } from "./decider";
+import { hashPassword, verifyPassword } from "./hashing";
 import type { Credentials, PublicUser } from "./model";
+import { hasLoneSurrogate } from "./rules";
 
 const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 const invalidCredentials = () => new HttpError(401, "invalid credentials");
@@ -16,6 +21,42 @@ const unauthorized = () => new HttpError(401, "unauthorized");
 const decoyHash = Bun.password.hash("decoy-password-for-unknown-accounts", {
   algorithm: "argon2id",
 });
+
+const ipKey = (ctx: AppContext, ip: string) => `auth-ip:${keyedHash(ctx.keyring, "ip", ip)}`;
+const accountKey = (ctx: AppContext, email: string) =>
+  `login-account:${keyedHash(ctx.keyring, "login-account", email)}`;
+
+/** Takes one hit of each window, all or none: the first refusal gives the others back. */
+async function takeAll(
+  ctx: AppContext,
+  windows: [key: string, policy: WindowPolicy][],
+): Promise<[string, WindowHit][]> {
+  const taken: [string, WindowHit][] = [];
+  for (const [key, policy] of windows) {
+    const hit = await takeWindow(ctx.db, key, policy);
+    if (!hit.allowed) {
+      await refundAll(ctx, taken);
+      throw tooManyRequests(hit.retryAfterMs / 1000);
+    }
+    taken.push([key, hit]);
+  }
+  return taken;
+}
+
+const refundAll = (ctx: AppContext, taken: [string, WindowHit][]) =>
+  Promise.all(taken.map(([key, hit]) => refundWindow(ctx.db, key, hit)));
+
+/** An attempt that never got to the password (hashing busy, a fault) is no failure: hits go back. */
+const giveBack =
+  (ctx: AppContext, taken: [string, WindowHit][]) =>
+  async (error: unknown): Promise<never> => {
+    await refundAll(ctx, taken);
+    throw error;
+  };
+
+/** A completed reset proves the owner: the account's failed logins are forgotten. */
+export const forgetFailedLogins = (ctx: AppContext, email: string) =>
+  clearWindow(ctx.db, accountKey(ctx, email));
 
 type UserRow = { id: string; sealed_email: string; created_at: Date };
 
@@ -46,13 +87,17 @@ export async function findUserByEmail(ctx: AppContext, email: string) {
 export async function registerUser(
   ctx: AppContext,
   credentials: Credentials,
-  metadata: { requestId: string },
+  client: ClientInfo,
 ): Promise<PublicUser> {
+  // A taken email (409) tells that an account exists: counted like a failed login.
+  const taken = ctx.config.rateLimits
+    ? await takeAll(ctx, [[ipKey(ctx, client.ip), limits.failedAuthPerIp]])
+    : [];
   // Hashing before the answer keeps a taken email from answering measurably faster.
   const [existing, passwordHash] = await Promise.all([
     findUserByEmail(ctx, credentials.email),
-    Bun.password.hash(credentials.password, { algorithm: "argon2id" }),
-  ]);
+    hashPassword(credentials.password),
+  ]).catch(giveBack(ctx, taken));
   const userId = randomUUID();
   try {
     await ctx.store.transact(async (trx) => {
@@ -70,7 +115,7 @@ export async function registerUser(
       if ("rejected" in decision) throw emailTaken();
       const events = decision.map((e) => ({
         ...e,
-        metadata: { ...metadata, correlationId: metadata.requestId },
+        metadata: requestMetadata(client),
       }));
       return [{ streamId: userStreamId(userId), expectedVersion: 0, events }];
     });
@@ -79,6 +124,7 @@ export async function registerUser(
     if (isUniqueViolation(error, "users_email_lookup_key")) throw emailTaken();
     throw error;
   }
+  await refundAll(ctx, taken);
   const user = await ctx.db
     .selectFrom("users")
     .select(["id", "created_at"])
@@ -93,11 +139,20 @@ export async function login(
   credentials: Credentials,
   client: ClientInfo,
 ): Promise<{ token: string; expires_at: string; user: PublicUser }> {
+  // Every attempt takes a hit up front (a burst cannot outrun the budget); a success gives them back.
+  const taken = ctx.config.rateLimits
+    ? await takeAll(ctx, [
+        [ipKey(ctx, client.ip), limits.failedAuthPerIp],
+        [accountKey(ctx, credentials.email), limits.failedLoginsPerAccount],
+      ])
+    : [];
   const user = await findUserByEmail(ctx, credentials.email);
-  const valid = await Bun.password.verify(
+  const verified = await verifyPassword(
     credentials.password,
     user?.password_hash ?? (await decoyHash),
-  );
+  ).catch(giveBack(ctx, taken));
+  // No stored hash came from an ill-formed password, whatever the hash function made of it.
+  const valid = verified && !hasLoneSurrogate(credentials.password);
   const key = user && valid ? await ctx.dataKeys.find(user.id) : undefined;
   if (!user || !key) throw invalidCredentials();
   const shown = {
@@ -110,15 +165,13 @@ export async function login(
   const sessionId = randomUUID();
   const expiresAt = new Date(Date.now() + SESSION_TTL_MS);
   await ctx.store.transact(async (trx) => {
-    await trx
-      .insertInto("sessions")
-      .values({
-        token_hash: sessionTokenHash(ctx, token),
-        session_id: sessionId,
-        user_id: user.id,
-        expires_at: expiresAt,
-      })
-      .execute();
+    // Only while the password is still the one just verified; the session keeps the password's
+    // change time, copied in SQL (exact to the microsecond), so a later change ends it (`me`).
+    const opened = await sql`
+      insert into sessions (token_hash, session_id, user_id, expires_at, password_changed_at)
+      select ${sessionTokenHash(ctx, token)}, ${sessionId}, id, ${expiresAt}, password_changed_at
+      from users where id = ${user.id} and password_hash = ${user.password_hash}`.execute(trx);
+    if (Number(opened.numAffectedRows ?? 0) !== 1) throw invalidCredentials();
     return [
       {
         streamId: userStreamId(user.id),
@@ -133,12 +186,13 @@ export async function login(
               sealedIp: seal(key, user.id, client.ip),
               sealedUserAgent: seal(key, user.id, client.userAgent),
             },
-            metadata: { requestId: client.httpRequestId, correlationId: client.httpRequestId },
+            metadata: requestMetadata(client),
           },
         ],
       },
     ];
   });
+  await refundAll(ctx, taken);
   return { token, expires_at: expiresAt.toISOString(), user: shown };
 }
 
@@ -155,6 +209,10 @@ export async function currentUser(
     .select(["users.id", "users.sealed_email", "users.created_at"])
     .where("sessions.token_hash", "=", sessionTokenHash(ctx, token))
     .where("sessions.expires_at", ">", new Date())
+    // A session opened against a password that has changed since is over, however it raced.
+    .where(
+      sql<boolean>`users.password_changed_at is not distinct from sessions.password_changed_at`,
+    )
     .executeTakeFirst();
   const user = row ? await publicUser(ctx, row) : undefined;
   if (!user) throw unauthorized();

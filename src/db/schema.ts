@@ -60,6 +60,22 @@ export interface SessionsTable {
   user_id: string;
   created_at: Generated<Date>;
   expires_at: Timestamp;
+  /** The user's password_changed_at when the session opened; any other value ends it. */
+  password_changed_at: Timestamp | null;
+}
+
+export interface RateWindowsTable {
+  key: string;
+  hits: ColumnType<Date[], string, string>;
+  expires_at: Timestamp;
+}
+
+export interface RefusalTalliesTable {
+  stream_id: string;
+  limit_name: string;
+  first_at: Timestamp;
+  last_at: Timestamp;
+  refused: number;
 }
 
 export interface Schema {
@@ -70,4 +86,6 @@ export interface Schema {
   reset_codes: ResetCodesTable;
   rate_limits: RateLimitsTable;
   sessions: SessionsTable;
+  rate_windows: RateWindowsTable;
+  refusal_tallies: RefusalTalliesTable;
 }

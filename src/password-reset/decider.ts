@@ -11,11 +11,17 @@ import { gcra, limits, tatAfter, windowLimit } from "../rate-limits/gcra";
 
 /** What one email's reset stream says, as far as the rules need it. */
 export interface ResetState {
-  /** Times (ms) of the attempts that count against the email's limits, oldest first. */
-  attempts: number[];
+  /** The attempts that count against the email's limits (time in ms, client), oldest first. */
+  attempts: Attempt[];
   requests: Map<string, RequestState>;
   /** The newest request: every earlier one is superseded. */
   latestRequestId: string | undefined;
+}
+
+export interface Attempt {
+  at: number;
+  /** The client's address as a keyed hash; empty when the event did not record it. */
+  ipHash: string;
 }
 
 export interface RequestState {
@@ -25,13 +31,16 @@ export interface RequestState {
   expiresAt: number;
   dispatchDeadline: number;
   outcome: "pending" | "sent" | "failed";
-  /** Wrong tries made with the account's email while this was the latest code. */
-  failedAttempts: number;
-  locked: boolean;
+  /**
+   * Wrong tries made with the account's email while this was the latest code, per client: a
+   * stranger's guesses lock the code for the stranger, not for the owner at another address.
+   */
+  failedByIp: ReadonlyMap<string, number>;
+  lockedFor: ReadonlySet<string>;
   used: boolean;
 }
 
-/** Wrong tries (with the email given) that lock a code. */
+/** Wrong tries (with the email given) from one client that lock a code for that client. */
 export const MAX_FAILED_ATTEMPTS = 5;
 
 export const initialResetState = (): ResetState => ({
@@ -47,7 +56,7 @@ export function evolve(
   const at = event.recordedAt.getTime();
   switch (event.type) {
     case "PasswordResetRequested": {
-      const { requestId, userId, codeHash, expiresAt, dispatchDeadline } = event.data;
+      const { requestId, userId, codeHash, expiresAt, dispatchDeadline, ipHash } = event.data;
       const requests = new Map(state.requests);
       requests.set(requestId, {
         requestId,
@@ -56,17 +65,23 @@ export function evolve(
         expiresAt: Date.parse(expiresAt),
         dispatchDeadline: Date.parse(dispatchDeadline),
         outcome: "pending",
-        failedAttempts: 0,
-        locked: false,
+        failedByIp: new Map(),
+        lockedFor: new Set(),
         used: false,
       });
-      return { attempts: [...state.attempts, at], requests, latestRequestId: requestId };
+      return {
+        attempts: [...state.attempts, { at, ipHash: ipHash ?? "" }],
+        requests,
+        latestRequestId: requestId,
+      };
     }
     case "PasswordResetRejected":
       // Attempts on unknown emails count too, so the limits hold for them; refusals do not.
       return event.data.reason === "unknown_email"
-        ? { ...state, attempts: [...state.attempts, at] }
+        ? { ...state, attempts: [...state.attempts, { at, ipHash: event.data.ipHash }] }
         : state;
+    case "PasswordResetRefusalsCounted":
+      return state;
     case "PasswordResetEmailSent":
     case "PasswordResetEmailFailed": {
       const request = state.requests.get(event.data.requestId);
@@ -79,14 +94,12 @@ export function evolve(
       return { ...state, requests };
     }
     case "PasswordResetCodeRejected": {
-      const { requestId, failedAttempts, locked } = event.data;
+      const { requestId, failedAttempts, locked, ipHash } = event.data;
       const request = requestId === undefined ? undefined : state.requests.get(requestId);
       if (!request || failedAttempts === undefined) return state;
-      return withRequest(state, {
-        ...request,
-        failedAttempts,
-        locked: request.locked || locked === true,
-      });
+      const failedByIp = new Map(request.failedByIp).set(ipHash, failedAttempts);
+      const lockedFor = locked ? new Set(request.lockedFor).add(ipHash) : request.lockedFor;
+      return withRequest(state, { ...request, failedByIp, lockedFor });
     }
     case "PasswordResetCompleted": {
       const request = state.requests.get(event.data.requestId);
@@ -125,7 +138,7 @@ export type TriggerDecision =
 export function decideTrigger(command: TriggerPasswordReset, state: ResetState): TriggerDecision {
   const { requestId, now, ipHash } = command;
   if (command.rateLimits) {
-    const limited = emailLimit(state.attempts, now);
+    const limited = emailLimit(state.attempts, ipHash, now);
     if (limited) {
       const retryAfterSeconds = Math.max(1, Math.ceil(limited.retryAfterMs / 1000));
       return {
@@ -158,6 +171,7 @@ export function decideTrigger(command: TriggerPasswordReset, state: ResetState):
         data: {
           requestId,
           ...account,
+          ipHash,
           expiresAt: new Date(now + command.codeTtlMs).toISOString(),
           dispatchDeadline: new Date(now + command.dispatchWindowMs).toISOString(),
         },
@@ -179,19 +193,34 @@ function rejected(data: PasswordResetRejected["data"]): PasswordResetRejected {
   return { type: "PasswordResetRejected", data };
 }
 
-/** The per-email trigger limits over the attempts that count (times in ms, oldest first). */
+/**
+ * The per-email trigger limits (times in ms, oldest first). The burst is per email and client, so
+ * strangers cannot spend the owner's; the hourly cap spans every client, except that a client
+ * with no attempt for this email in the hour still gets one: strangers cannot deny the owner (at
+ * their own address) a code, and each stranger's address adds at most one email an hour past it.
+ */
 export function emailLimit(
-  attempts: readonly number[],
+  attempts: readonly Attempt[],
+  ipHash: string,
   now: number,
 ): { limit: RateLimitName; retryAfterMs: number } | undefined {
-  const hourly = windowLimit(
-    limits.triggerPerEmailHourly.max,
-    limits.triggerPerEmailHourly.windowMs,
-    attempts,
-    now,
-  );
-  if (!hourly.allowed) return { limit: "email_hourly", retryAfterMs: hourly.retryAfterMs };
-  const burst = gcra(limits.triggerPerEmail, tatAfter(limits.triggerPerEmail, attempts), now);
+  const { max, windowMs } = limits.triggerPerEmailHourly;
+  const fromHere = attempts.filter((a) => a.ipHash === ipHash).map((a) => a.at);
+  const recentHere = fromHere.filter((at) => at > now - windowMs);
+  if (recentHere.length > 0) {
+    const hourly = windowLimit(
+      max,
+      windowMs,
+      attempts.map((a) => a.at),
+      now,
+    );
+    if (!hourly.allowed) {
+      // Whichever comes first: room under the cap, or this client being new to the email again.
+      const fresh = (recentHere.at(-1) ?? now) + windowMs - now;
+      return { limit: "email_hourly", retryAfterMs: Math.min(hourly.retryAfterMs, fresh) };
+    }
+  }
+  const burst = gcra(limits.triggerPerEmail, tatAfter(limits.triggerPerEmail, fromHere), now);
   if (!burst.allowed) return { limit: "email_burst", retryAfterMs: burst.retryAfterMs };
   return undefined;
 }
@@ -234,7 +263,11 @@ export function decideReset(command: ResetPassword, state: ResetState): ResetDec
           ? "wrong_code"
           : "unknown_code"
         : "expired";
-  else if (named.locked || (command.emailGiven && latest?.locked)) reason = "locked";
+  else if (
+    named.lockedFor.has(command.ipHash) ||
+    (command.emailGiven && latest?.lockedFor.has(command.ipHash))
+  )
+    reason = "locked";
   else if (named.used) reason = "used";
   else if (named.requestId !== latest?.requestId) reason = "superseded";
   else if (command.now >= named.expiresAt) reason = "expired";
@@ -260,13 +293,15 @@ export function decideReset(command: ResetPassword, state: ResetState): ResetDec
     };
   }
   const rejection = reason ?? "unknown_code";
-  const counts = command.emailGiven && latest && !latest.used && !latest.locked;
+  const counts =
+    command.emailGiven && latest && !latest.used && !latest.lockedFor.has(command.ipHash);
+  const failed = counts ? (latest.failedByIp.get(command.ipHash) ?? 0) + 1 : 0;
   const data: PasswordResetCodeRejected["data"] = counts
     ? {
         requestId: latest.requestId,
         reason: rejection,
-        failedAttempts: latest.failedAttempts + 1,
-        ...(latest.failedAttempts + 1 >= MAX_FAILED_ATTEMPTS ? { locked: true } : {}),
+        failedAttempts: failed,
+        ...(failed >= MAX_FAILED_ATTEMPTS ? { locked: true } : {}),
         ipHash: command.ipHash,
       }
     : {

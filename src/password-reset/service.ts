@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { type PasswordResetEvent, resetAttemptsStreamPrefix } from "../../events/password-reset";
 import { userStreamId } from "../../events/user";
-import { findUserByEmail } from "../accounts/service";
+import { hashPassword } from "../accounts/hashing";
+import { findUserByEmail, forgetFailedLogins } from "../accounts/service";
 import type { AppContext } from "../context";
 import {
   backoffAfterConflict,
@@ -12,10 +13,10 @@ import {
   VersionConflictError,
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
-import type { ClientInfo } from "../http/request";
+import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
-import { refundToken, takeToken } from "../rate-limits/store";
+import { refundWindow, takeWindow } from "../rate-limits/store";
 import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
 import {
   decideReset,
@@ -28,6 +29,7 @@ import {
   type TriggerDecision,
 } from "./decider";
 import { resetMessages } from "./model";
+import { recordRefusal } from "./refusals";
 import { resetStreamId } from "./streams";
 
 const resetAttemptsStreamId = (ipHash: string) =>
@@ -43,7 +45,11 @@ const streamTurns = new KeyedMutex();
 export const codeHash = (ctx: AppContext, normalisedCode: string) =>
   keyedHash(ctx.keyring, "reset-code", normalisedCode);
 
-/** The part of an email's reset history the rules look at, and the stream's version. */
+/**
+ * The part of an email's reset history the rules look at, and the stream's version: one hour,
+ * which stays small however hard the address is hammered, since refusals are counted rather
+ * than logged one by one (refusals.ts) and every other event is under a limit.
+ */
 export async function loadResetState(
   ctx: AppContext,
   streamId: string,
@@ -60,22 +66,26 @@ export async function loadResetState(
 
 /**
  * Records the request (or its rejection) and, for a request, waits for the email's outcome.
- * Resolves only when the provider accepted the message; every other ending is an HttpError.
+ * Resolves only when the provider accepted the message (in conceal mode: once the request or
+ * its rejection is committed); every other ending is an HttpError.
  */
 export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput): Promise<void> {
   const { config, keyring } = ctx;
   const requestId = randomUUID();
   const streamId = resetStreamId(keyring, input.email);
   const ipHash = keyedHash(keyring, "ip", input.ip);
-  const metadata = { requestId: input.httpRequestId, correlationId: requestId };
+  const metadata = requestMetadata(input, requestId);
 
   if (config.rateLimits) {
-    const byIp = await takeToken(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
+    const byIp = await takeWindow(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
     if (!byIp.allowed) {
       const retryAfterSeconds = Math.ceil(byIp.retryAfterMs / 1000);
-      await ctx.store.append(streamId, "any", [
-        { ...rejectionFor(requestId, ipHash, "ip_hourly", retryAfterSeconds), metadata },
-      ]);
+      await recordRefusal(
+        ctx,
+        streamId,
+        rejectionFor(requestId, ipHash, "ip_hourly", retryAfterSeconds),
+        metadata,
+      );
       throw tooManyRequests(retryAfterSeconds);
     }
   }
@@ -86,10 +96,10 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
       recordTrigger(ctx, { requestId, streamId, ipHash, input, metadata }),
     );
     if (decision.outcome === "rate_limited") throw tooManyRequests(decision.retryAfterSeconds);
-    if (decision.outcome === "unknown_email") {
-      if (config.unknownEmail === "conceal") return;
-      throw new HttpError(404, "user not found");
-    }
+    // Conceal answers once the request or its rejection is committed, known or not: waiting for
+    // the provider would tell known addresses apart by time and by the provider's refusals.
+    if (config.unknownEmail === "conceal") return;
+    if (decision.outcome === "unknown_email") throw new HttpError(404, "user not found");
     const result = await outcome.wait(version, config.resetDispatchTimeoutMs);
     if (result?.type === "PasswordResetEmailSent") return;
     ctx.log.warn("reset email not sent", {
@@ -130,7 +140,7 @@ async function recordTrigger(
     streamId: string;
     ipHash: string;
     input: TriggerInput;
-    metadata: { requestId: string; correlationId: string };
+    metadata: ReturnType<typeof requestMetadata>;
   },
 ): Promise<{ decision: TriggerDecision; version: number }> {
   const { requestId, streamId, ipHash, input, metadata } = args;
@@ -162,6 +172,11 @@ async function recordTrigger(
       loaded.state,
     );
     try {
+      // A refusal changes no decision state: it is counted, at whatever version the stream is.
+      if (decision.outcome === "rate_limited") {
+        await recordRefusal(ctx, streamId, decision.events[0], metadata);
+        return { decision, version: loaded.version };
+      }
       const events = decision.events.map((e) => ({ ...e, metadata }));
       await ctx.store.append(streamId, loaded.version, events);
       return { decision, version: loaded.version };
@@ -193,12 +208,12 @@ export async function resetPassword(
   const { config, keyring, db } = ctx;
   const ipHash = keyedHash(keyring, "ip", input.ip);
   const limitKey = `reset-failures-ip:${ipHash}`;
-  const metadata = { requestId: input.httpRequestId, correlationId: input.httpRequestId };
+  const metadata = requestMetadata(input);
   // Every attempt takes a token up front (so a burst cannot outrun the budget); a success gives it back.
-  if (config.rateLimits) {
-    const budget = await takeToken(db, limitKey, limits.failedCodesPerIp);
-    if (!budget.allowed) throw tooManyRequests(budget.retryAfterMs / 1000);
-  }
+  const budget = config.rateLimits
+    ? await takeWindow(db, limitKey, limits.failedCodesPerIp)
+    : undefined;
+  if (budget && !budget.allowed) throw tooManyRequests(budget.retryAfterMs / 1000);
   const normalised = normaliseResetCode(input.code);
   const row = isWellFormedResetCode(normalised)
     ? await db
@@ -222,9 +237,7 @@ export async function resetPassword(
     owner && key
       ? await db.selectFrom("users").selectAll().where("id", "=", owner.user_id).executeTakeFirst()
       : undefined;
-  const passwordHash = user
-    ? await Bun.password.hash(input.newPassword, { algorithm: "argon2id" })
-    : undefined;
+  const passwordHash = user ? await hashPassword(input.newPassword) : undefined;
 
   const { email } = await streamTurns.run(streamId, () =>
     decideAndAppendReset(ctx, {
@@ -238,7 +251,8 @@ export async function resetPassword(
       metadata,
     }),
   );
-  if (config.rateLimits) await refundToken(db, limitKey, limits.failedCodesPerIp);
+  if (budget) await refundWindow(db, limitKey, budget);
+  await forgetFailedLogins(ctx, email);
   return { email };
 }
 
@@ -252,7 +266,7 @@ async function decideAndAppendReset(
     user: { id: string; sealed_email: string } | undefined;
     key: Buffer | undefined;
     passwordHash: string | undefined;
-    metadata: { requestId: string; correlationId: string };
+    metadata: ReturnType<typeof requestMetadata>;
   },
 ): Promise<{ email: string }> {
   const { streamId, ipHash, input, owner, user, key, passwordHash, metadata } = args;

@@ -1,33 +1,47 @@
 import { sql } from "kysely";
 import type { Db } from "../db";
-import type { RatePolicy } from "./gcra";
+import type { WindowPolicy } from "./gcra";
 
-export type LimitResult = { allowed: true } | { allowed: false; retryAfterMs: number };
+/** An allowed hit of a window, to give back when the attempt turns out not to count. */
+export type WindowHit = { allowed: true; hit: string } | { allowed: false; retryAfterMs: number };
 
 /**
- * GCRA over a shared table, so every server process sees the same budget. One statement takes a
- * token when one is free; the key is a keyed hash, never the raw IP.
+ * At most `max` hits in any `windowMs`: exactly what the README states, no burst on top. The row
+ * holds the times of the hits still inside the window (never more than `max`); the upsert's lock
+ * on it makes concurrent takes of one key count one after the other.
  */
-export async function takeToken(db: Db, key: string, policy: RatePolicy): Promise<LimitResult> {
-  const interval = `${policy.intervalMs} milliseconds`;
-  const window = `${policy.intervalMs * policy.burst} milliseconds`;
-  const { rows } = await sql<{ allowed: boolean; retry_ms: number }>`
-    with taken as (
-      insert into rate_limits as r (key, tat) values (${key}, now() + ${interval}::interval)
-      on conflict (key) do update set tat = greatest(r.tat, now()) + ${interval}::interval
-        where greatest(r.tat, now()) + ${interval}::interval - now() <= ${window}::interval
-      returning 1
-    )
-    select exists (select 1 from taken) as allowed,
-           coalesce((select extract(epoch from (r.tat + ${interval}::interval - ${window}::interval - now())) * 1000
-                     from rate_limits r where r.key = ${key}), 0)::float8 as retry_ms`.execute(db);
-  const row = rows[0];
-  if (row?.allowed !== false) return { allowed: true };
-  return { allowed: false, retryAfterMs: Math.max(1, Number(row.retry_ms)) };
+export async function takeWindow(db: Db, key: string, policy: WindowPolicy): Promise<WindowHit> {
+  const window = `${policy.windowMs} milliseconds`;
+  const { rows } = await sql<{ hit: string }>`
+    insert into rate_windows as r (key, hits, expires_at)
+    values (${key}, array[now()], now() + ${window}::interval)
+    on conflict (key) do update
+      set hits = array(select h from unnest(r.hits) h where h > now() - ${window}::interval order by h)
+                 || now(),
+          expires_at = now() + ${window}::interval
+      where cardinality(array(select h from unnest(r.hits) h where h > now() - ${window}::interval))
+            < ${policy.max}
+    returning (r.hits[cardinality(r.hits)])::text as hit`.execute(db);
+  const taken = rows[0];
+  if (taken) return { allowed: true, hit: taken.hit };
+  // Refused: the wait until enough of the hits in the window have left it.
+  const { rows: waits } = await sql<{ retry_ms: number }>`
+    select coalesce(extract(epoch from (
+             (select h from unnest(hits) h where h > now() - ${window}::interval order by h desc
+              offset ${policy.max - 1} limit 1) + ${window}::interval - now())) * 1000, 1000)::float8
+           as retry_ms
+    from rate_windows where key = ${key}`.execute(db);
+  return { allowed: false, retryAfterMs: Math.max(1, Number(waits[0]?.retry_ms ?? 1000)) };
 }
 
-/** Gives back a token taken for an attempt that turned out not to count (a success). */
-export async function refundToken(db: Db, key: string, policy: RatePolicy): Promise<void> {
-  await sql`update rate_limits set tat = tat - ${`${policy.intervalMs} milliseconds`}::interval
+/** Gives back a hit taken for an attempt that turned out not to count (a success). */
+export async function refundWindow(db: Db, key: string, hit: WindowHit): Promise<void> {
+  if (!hit.allowed) return;
+  await sql`update rate_windows set hits = array_remove(hits, ${hit.hit}::timestamptz)
             where key = ${key}`.execute(db);
+}
+
+/** Forgets a key's hits (a completed reset clears the account's failed logins). */
+export async function clearWindow(db: Db, key: string): Promise<void> {
+  await sql`delete from rate_windows where key = ${key}`.execute(db);
 }

@@ -140,7 +140,7 @@ describe("GET /v1/audit/events: one user's history", () => {
     const { clients } = alice;
     const registered = only(aliceEvents, "UserRegistered");
     expect(registered.data).toEqual({ userId: alice.userId, email: ALICE });
-    expect(registered.metadata.requestId).toBe(clients.register.requestId);
+    expect(registered.metadata.clientRequestId).toBe(clients.register.requestId);
 
     const [login, secondLogin] = ofType(aliceEvents, "UserLoggedIn");
     expectLike(login?.data, {
@@ -148,7 +148,7 @@ describe("GET /v1/audit/events: one user's history", () => {
       ip: clients.login.ip,
       userAgent: clients.login.userAgent,
     });
-    expect(login?.metadata.requestId).toBe(clients.login.requestId);
+    expect(login?.metadata.clientRequestId).toBe(clients.login.requestId);
     expectLike(secondLogin?.data, {
       userId: alice.userId,
       ip: clients.secondLogin.ip,
@@ -163,7 +163,7 @@ describe("GET /v1/audit/events: one user's history", () => {
       userAgent: clients.trigger.userAgent,
       expiresAt: expect.any(String),
     });
-    expect(requested.metadata.requestId).toBe(clients.trigger.requestId);
+    expect(requested.metadata.clientRequestId).toBe(clients.trigger.requestId);
     const sent = only(aliceEvents, "PasswordResetEmailSent");
     expect(sent.stream).toBe(requested.stream);
     expect(sent.data.requestId).toBe(requested.data.requestId);
@@ -172,7 +172,7 @@ describe("GET /v1/audit/events: one user's history", () => {
     const rejected = only(aliceEvents, "PasswordResetCodeRejected");
     expect(rejected.stream).toBe(requested.stream);
     expectLike(rejected.data, { reason: "wrong_code" });
-    expect(rejected.metadata.requestId).toBe(clients.wrongReset.requestId);
+    expect(rejected.metadata.clientRequestId).toBe(clients.wrongReset.requestId);
 
     const completed = only(aliceEvents, "PasswordResetCompleted");
     expectLike(completed.data, {

@@ -33,13 +33,14 @@ function when(overrides: Partial<TriggerPasswordReset> = {}): TriggerPasswordRes
   };
 }
 
-const requested = (requestId: string, at: number) =>
+const requested = (requestId: string, at: number, ipHash = "ip") =>
   ({
     type: "PasswordResetRequested",
     recordedAt: new Date(at),
     data: {
       ...account,
       requestId,
+      ipHash,
       codeHash: `hash-${requestId}`,
       expiresAt: new Date(at + 10 * MIN).toISOString(),
       dispatchDeadline: new Date(at + 9_750).toISOString(),
@@ -85,6 +86,7 @@ describe("trigger a password reset", () => {
         "codeHash",
         "dispatchDeadline",
         "expiresAt",
+        "ipHash",
         "requestId",
         "sealedCode",
         "sealedEmail",
@@ -140,6 +142,31 @@ describe("trigger a password reset", () => {
     expect(decision.events[0].data.limit).toBe("email_hourly");
     // The oldest of the ten leaves the hour 10 minutes from now.
     expect(decision.retryAfterSeconds).toBe(10 * 60);
+  });
+
+  test("strangers' triggers do not spend the owner's burst: each client has its own", () => {
+    const state = given(
+      requested("a", T0 - 2_000, "stranger"),
+      requested("b", T0 - 1_000, "stranger"),
+      requested("c", T0, "stranger"),
+    );
+    expect(decideTrigger(when({ ipHash: "stranger" }), state).outcome).toBe("rate_limited");
+    expect(decideTrigger(when({ ipHash: "owner" }), state).outcome).toBe("requested");
+  });
+
+  test("past the hourly cap, a client new to the email in the hour still gets one, and only one", () => {
+    const times = Array.from({ length: 10 }, (_, i) => T0 - 50 * MIN + i * 5 * MIN);
+    const state = given(...times.map((t, i) => requested(`r${i}`, t, `stranger-${i % 2}`)));
+    expect(decideTrigger(when({ ipHash: "stranger-0" }), state).outcome).toBe("rate_limited");
+    const owner = decideTrigger(when({ ipHash: "owner" }), state);
+    expect(owner.outcome).toBe("requested");
+    const after = evolve(state, { ...owner.events[0], recordedAt: new Date(T0) } as never);
+    const again = decideTrigger(when({ ipHash: "owner", now: T0 + 2 * MIN }), after);
+    expect(again.outcome).toBe("rate_limited");
+    // The strangers' next email after the owner's code waits for room under the cap.
+    expect(decideTrigger(when({ ipHash: "stranger-1", now: T0 + MIN }), after).outcome).toBe(
+      "rate_limited",
+    );
   });
 
   test("with rate limits off, nothing is limited", () => {

@@ -169,7 +169,8 @@ describe("reset a password", () => {
       expect(rejection(decision)).toEqual({ reason: "unknown_code", ipHash: "ip" });
       state = then(state, decision, T0 + MIN);
     }
-    expect(state.requests.get("r1")).toMatchObject({ failedAttempts: 0, locked: false });
+    expect(state.requests.get("r1")?.failedByIp.size).toBe(0);
+    expect(state.requests.get("r1")?.lockedFor.size).toBe(0);
     expect(decideReset(when(), state).outcome).toBe("completed");
   });
 });
@@ -242,7 +243,7 @@ describe("wrong codes with the email lock the latest code", () => {
         ipHash: "ip",
       });
       state = then(state, decision, T0 + n * 1000);
-      expect(state.requests.get("r1")?.locked).toBe(n === MAX_FAILED_ATTEMPTS);
+      expect(state.requests.get("r1")?.lockedFor.has("ip")).toBe(n === MAX_FAILED_ATTEMPTS);
     }
   });
 
@@ -256,7 +257,8 @@ describe("wrong codes with the email lock the latest code", () => {
       requested("r1", T0),
       ...Array.from({ length: MAX_FAILED_ATTEMPTS }, (_, i) => wrongTry(i + 1)),
     );
-    expect(state.requests.get("r1")).toMatchObject({ failedAttempts: 5, locked: true });
+    expect(state.requests.get("r1")?.failedByIp.get("ip")).toBe(5);
+    expect(state.requests.get("r1")?.lockedFor.has("ip")).toBe(true);
 
     const withEmail = rejection(decideReset(when({ emailGiven: true }), state));
     expect(withEmail).toEqual({ requestId: "r1", reason: "locked", ipHash: "ip" });
@@ -295,13 +297,22 @@ describe("wrong codes with the email lock the latest code", () => {
       expect(data.locked).toBeUndefined();
       state = then(state, decision, T0 + MIN + n * 1000);
     }
-    expect(state.requests.get("r1")).toMatchObject({
-      used: true,
-      locked: false,
-      failedAttempts: 0,
-    });
+    expect(state.requests.get("r1")?.used).toBe(true);
+    expect(state.requests.get("r1")?.lockedFor.size).toBe(0);
+    expect(state.requests.get("r1")?.failedByIp.size).toBe(0);
     // The used code itself is still reported as used, not locked.
     expect(rejection(decideReset(when({ emailGiven: true }), state)).reason).toBe("used");
+  });
+
+  test("a stranger's five wrong tries lock the code for the stranger only: the owner's works", () => {
+    const state = given(
+      requested("r1", T0),
+      ...Array.from({ length: MAX_FAILED_ATTEMPTS }, (_, i) => wrongTry(i + 1)),
+    );
+    const stranger = rejection(decideReset(when({ emailGiven: true }), state));
+    expect(stranger.reason).toBe("locked");
+    const owner = decideReset(when({ emailGiven: true, ipHash: "owner-ip" }), state);
+    expect(owner.outcome).toBe("completed");
   });
 
   test("given no request at all, a wrong code with an email is rejected without counting", () => {

@@ -6,6 +6,7 @@ import * as sessions from "./0004-sessions";
 import * as auditIndexes from "./0005-audit-indexes";
 import * as resetCodesByUser from "./0006-reset-codes-by-user";
 import * as eventsIndexes from "./0007-events-indexes";
+import * as accountSecurity from "./0008-account-security";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   "0005-audit-indexes": auditIndexes,
   "0006-reset-codes-by-user": resetCodesByUser,
   "0007-events-indexes": eventsIndexes,
+  "0008-account-security": accountSecurity,
 };
 
 export const migrationProvider: MigrationProvider = {
