@@ -306,7 +306,7 @@ describe("wrong codes with the email lock the latest code", () => {
 
   test("a stranger's five wrong tries lock the code for the stranger only: the owner's works", () => {
     const state = given(
-      requested("r1", T0),
+      ...delivered("r1", T0),
       ...Array.from({ length: MAX_FAILED_ATTEMPTS }, (_, i) => wrongTry(i + 1)),
     );
     const stranger = rejection(decideReset(when({ emailGiven: true }), state));
