@@ -16,7 +16,7 @@ import { deliverWithRetry } from "../src/mail/deliver";
 import type { Mailer } from "../src/mail/mailer";
 import { passwordResetMessage } from "../src/mail/messages";
 import { formatResetCode } from "../src/password-reset/code";
-import { type DataKeys, unseal } from "../src/privacy";
+import { type CodeKeys, type DataKeys, unseal } from "../src/privacy";
 
 export const RESET_MAILER = "reset-mailer";
 
@@ -29,6 +29,7 @@ export const outcomeEventId = (requestId: string) =>
 export interface ResetMailerDeps {
   store: EventStore;
   dataKeys: DataKeys;
+  codeKeys: CodeKeys;
   mailer: Mailer;
   mailFrom: string;
   log: Logger;
@@ -57,11 +58,14 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
     if (now() >= deadline) return failed("deadline");
     const key = await deps.dataKeys.find(userId);
     if (!key) return failed("erased");
+    // The code is sealed under the request's own key, which the outcome's record destroys.
+    const codeKey = await deps.codeKeys.find(requestId);
+    if (!codeKey) return failed("code_key_missing");
 
     const message = passwordResetMessage({
       to: unseal(key, userId, sealedEmail),
       from: deps.mailFrom,
-      code: formatResetCode(unseal(key, userId, sealedCode)),
+      code: formatResetCode(unseal(codeKey, requestId, sealedCode)),
       expiresInMinutes: Math.max(
         1,
         Math.round((Date.parse(expiresAt) - event.recordedAt.getTime()) / 60_000),

@@ -62,6 +62,22 @@ export interface SessionsTable {
   expires_at: Timestamp;
 }
 
+export interface ResetStreamsTable {
+  email_lookup: string;
+  stream_id: string;
+}
+
+export interface ResetCodeKeysTable {
+  request_id: string;
+  wrapped_key: Uint8Array;
+  created_at: Generated<Date>;
+}
+
+export interface IpHashKeysTable {
+  epoch: number;
+  wrapped_key: Uint8Array;
+}
+
 export interface Schema {
   events: EventsTable;
   subscriptions: SubscriptionsTable;
@@ -70,4 +86,7 @@ export interface Schema {
   reset_codes: ResetCodesTable;
   rate_limits: RateLimitsTable;
   sessions: SessionsTable;
+  reset_streams: ResetStreamsTable;
+  reset_code_keys: ResetCodeKeysTable;
+  ip_hash_keys: IpHashKeysTable;
 }

@@ -1,3 +1,4 @@
+export { CodeKeys, destroyCodeKey } from "./code-keys";
 export {
   constantTimeEqual,
   deriveKeyring,
@@ -8,4 +9,5 @@ export {
   unseal,
 } from "./crypto";
 export { DataKeys } from "./data-keys";
+export { IP_HASH_EPOCH_MS, IpHashes } from "./ip-hashes";
 export { loadOrCreateDevSecret } from "./secret";
