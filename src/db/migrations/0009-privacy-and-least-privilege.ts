@@ -31,16 +31,25 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 /**
  * Roles are cluster-wide while databases (one per test file) migrate in parallel: creation
- * tolerates the role existing already or being created by a concurrent transaction.
+ * tolerates the role existing already or being created by a concurrent transaction (which
+ * surfaces as a unique violation once that transaction commits).
  */
-async function createServiceRole(db: Kysely<unknown>): Promise<void> {
+export async function createRoleIfMissing(
+  db: Pick<Kysely<unknown>, "getExecutor">,
+  name: string,
+): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain role name: ${name}`);
   await sql
     .raw(`
     do $$ begin
-      create role ${SERVICE_ROLE} nologin;
+      create role ${name} nologin;
     exception when duplicate_object or unique_violation then null;
     end $$`)
     .execute(db);
+}
+
+async function createServiceRole(db: Kysely<unknown>): Promise<void> {
+  await createRoleIfMissing(db, SERVICE_ROLE);
   const role = sql.id(SERVICE_ROLE);
   await sql`grant usage on schema public to ${role}`.execute(db);
   await sql`grant select, insert, update, delete on all tables in schema public to ${role}`.execute(
