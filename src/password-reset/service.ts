@@ -13,7 +13,7 @@ import {
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
 import type { ClientInfo } from "../http/request";
-import { keyedHash, seal, unseal } from "../privacy";
+import { keyedHash, newDataKey, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
 import { refundToken, takeToken } from "../rate-limits/store";
 import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
@@ -146,11 +146,10 @@ async function recordTrigger(
   ]);
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? await ctx.dataKeys.find(user.id) : undefined;
-  const codeKey = user && key ? await ctx.codeKeys.create(requestId) : undefined;
+  const codeKey = newDataKey();
+  let codeKeyStored = false;
   const account =
-    user && key && codeKey
-      ? sealedAccount(ctx, user, key, { requestId, key: codeKey }, input)
-      : null;
+    user && key ? sealedAccount(ctx, user, key, { requestId, key: codeKey }, input) : null;
   const timeoutMs = config.resetDispatchTimeoutMs;
   // The email must be settled a little before the handler stops waiting, so the answer is exact.
   const dispatchWindowMs = timeoutMs - Math.min(250, Math.floor(timeoutMs / 5));
@@ -170,6 +169,11 @@ async function recordTrigger(
       loaded.state,
     );
     try {
+      // Only a request's code needs its key stored (before the event that holds the seal).
+      if (decision.outcome === "requested" && !codeKeyStored) {
+        await ctx.codeKeys.store(requestId, codeKey);
+        codeKeyStored = true;
+      }
       const events = decision.events.map((e) => ({ ...e, metadata }));
       await ctx.store.append(streamId, loaded.version, events);
       return { decision, version: loaded.version };

@@ -1,6 +1,6 @@
 import type { Db } from "../db";
 import type { Tx } from "../event-store";
-import { type Keyring, newDataKey, unwrapKey, wrapKey } from "./crypto";
+import { type Keyring, unwrapKey, wrapKey } from "./crypto";
 
 const PURPOSE = "reset-code-key";
 
@@ -14,9 +14,8 @@ export class CodeKeys {
     private readonly keyring: Keyring,
   ) {}
 
-  /** A fresh key for the request, stored wrapped before the request's event can exist. */
-  async create(requestId: string): Promise<Buffer> {
-    const key = newDataKey();
+  /** Stores the request's key wrapped; it must commit before the event holding the seal. */
+  async store(requestId: string, key: Uint8Array): Promise<void> {
     await this.db
       .insertInto("reset_code_keys")
       .values({
@@ -24,7 +23,6 @@ export class CodeKeys {
         wrapped_key: wrapKey(this.keyring, PURPOSE, requestId, key),
       })
       .execute();
-    return key;
   }
 
   /** The request's key, or undefined once its outcome was recorded (or the user erased). */

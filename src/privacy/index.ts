@@ -5,6 +5,7 @@ export {
   isSealed,
   type Keyring,
   keyedHash,
+  newDataKey,
   seal,
   unseal,
 } from "./crypto";

@@ -21,6 +21,7 @@ import {
   secretsOf,
   TIMELINE_TYPES,
   type Timeline,
+  waitForAuditHorizon,
 } from "../support/audit";
 import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
@@ -603,6 +604,7 @@ describe("erasure racing audit reads", () => {
       erasing = false;
       await Promise.all(readers);
       expect(erased.status).toBe(204);
+      await waitForAuditHorizon(t.runtime.db);
       const after = (await api.page(`user_id=${id}`)).events;
       const shown = after.find((e) => e.type === "UserRegistered")?.data.email;
       if (shown !== ERASED) unsealedAfterErasure.push(String(shown));

@@ -10,7 +10,7 @@ import { sql } from "kysely";
 import { emailLookup } from "../../projections/users";
 import type { AuditEvent } from "../../src/audit/model";
 import { resetStreamId } from "../../src/password-reset/streams";
-import { auditApi, type Send } from "../support/audit";
+import { auditApi, type Send, waitForAuditHorizon } from "../support/audit";
 import { codeOf, messagesTo } from "../support/e2e";
 import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
@@ -64,18 +64,7 @@ async function emailedCode(email: string): Promise<string> {
   return codeOf(message);
 }
 
-/** The audit shows transactions below the oldest running one: let any in flight finish. */
-async function visible(): Promise<void> {
-  await waitFor(
-    async () => {
-      const { rows } = await sql<{ visible: boolean }>`
-        select pg_snapshot_xmin(pg_current_snapshot()) > max(transaction_id) as visible
-        from events`.execute(t.runtime.db);
-      return rows[0]?.visible === true;
-    },
-    { what: "every event to be visible to the audit" },
-  );
-}
+const visible = () => waitForAuditHorizon(t.runtime.db);
 
 const count = async (query: ReturnType<typeof sql<{ n: number }>>) =>
   Number((await query.execute(t.runtime.db)).rows[0]?.n ?? 0);

@@ -16,6 +16,7 @@ import {
 } from "../../src/db/migrations/0009-privacy-and-least-privilege";
 import { createLogger } from "../../src/log";
 import { createRuntime, type Runtime } from "../../src/runtime";
+import { waitForAuditHorizon } from "../support/audit";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
 import { codeOf, messagesTo } from "../support/e2e";
 import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
@@ -106,6 +107,18 @@ pgOnly(`the server's role (${NEEDS.split(":")[0]})`, () => {
     expect(reset.status).toBe(200);
     await waitFor(() => messagesTo(fake, email).length >= 2, { what: "the changed notice" });
 
+    await waitFor(
+      async () =>
+        Number(
+          (
+            await service.query<{ n: number }>(
+              `select count(*)::int as n from events where type = 'PasswordChangedNoticeSent'`,
+            )
+          ).rows[0]?.n,
+        ) > 0,
+      { what: "the notice's outcome" },
+    );
+    await waitForAuditHorizon(asService.db);
     const auth = { authorization: `Bearer ${TOKEN}` };
     const audit = await send("GET", `/v1/audit/events?user_id=${userId}`, undefined, auth);
     expect(audit.status).toBe(200);

@@ -43,13 +43,19 @@ export async function createRoleIfMissing(
     .raw(`
     do $$ begin
       create role ${name} nologin;
-    exception when duplicate_object or unique_violation then null;
+    exception
+      when duplicate_object or unique_violation then null;
+      when insufficient_privilege then
+        raise warning 'role ${name} not created: the migrating user lacks CREATEROLE';
     end $$`)
     .execute(db);
 }
 
+/** Without CREATEROLE (and no role made beforehand) the server simply runs as the owner. */
 async function createServiceRole(db: Kysely<unknown>): Promise<void> {
   await createRoleIfMissing(db, SERVICE_ROLE);
+  const { rows } = await sql`select 1 from pg_roles where rolname = ${SERVICE_ROLE}`.execute(db);
+  if (rows.length === 0) return;
   const role = sql.id(SERVICE_ROLE);
   await sql`grant usage on schema public to ${role}`.execute(db);
   await sql`grant select, insert, update, delete on all tables in schema public to ${role}`.execute(
