@@ -146,6 +146,7 @@ export async function migrate(db: Db): Promise<string[]> {
   if (error !== undefined) throw error;
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
+
 /** True when every known migration is recorded as applied. */
 async function migrated(db: Db): Promise<boolean> {
   const known = Object.keys(await migrationProvider.getMigrations());
