@@ -18,7 +18,16 @@ import { createLogger } from "../../src/log";
 import { createRuntime, type Runtime } from "../../src/runtime";
 import { waitForAuditHorizon } from "../support/audit";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
-import { codeOf, messagesTo } from "../support/e2e";
+import {
+  codeOf,
+  createDeployment,
+  expectAnswer,
+  messagesTo,
+  register,
+  SENT_BODY,
+  trigger,
+  uniqueEmail,
+} from "../support/e2e";
 import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
 import { appClient } from "../support/http";
 import { testSecret } from "../support/runtime";
@@ -125,6 +134,28 @@ pgOnly(`the server's role (${NEEDS.split(":")[0]})`, () => {
     expect((audit.json as { events: unknown[] }).events.length).toBeGreaterThanOrEqual(6);
     const erased = await send("DELETE", `/v1/audit/users/${userId}/personal-data`, undefined, auth);
     expect(erased.status).toBe(204);
+  });
+
+  test("the server process as that role (npm start after the owner migrated): triggers answer 200", async () => {
+    const deployment = await createDeployment();
+    try {
+      const server = await deployment.start({
+        DATABASE_URL: asLogin(deployment.databaseUrl as string),
+      });
+      const email = uniqueEmail("least-privilege-e2e");
+      await register(server.url, email);
+      expectAnswer(await trigger(server.url, email), 200, SENT_BODY);
+      expect(messagesTo(deployment.fake, email)).toHaveLength(1);
+      expect(server.output()).not.toMatch(/permission denied|insufficient_privilege/i);
+      const database = new URL(deployment.databaseUrl as string).pathname.slice(1);
+      const { rows } = await owner.query<{ usename: string }>(
+        "select distinct usename from pg_stat_activity where datname = $1",
+        [database],
+      );
+      expect(rows.map((r) => r.usename)).toContain(LOGIN);
+    } finally {
+      await deployment.close();
+    }
   });
 
   const refusals: [string, string][] = [
