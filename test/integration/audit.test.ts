@@ -58,6 +58,7 @@ beforeAll(async () => {
   api = auditApi(send, TOKEN, seen);
   alice = await buildTimeline(send, fake, t.runtime.db, ALICE, "alice", "198.51.100");
   bob = await buildTimeline(send, fake, t.runtime.db, BOB, "bob", "203.0.113");
+  await waitForAuditHorizon(t.runtime.db);
 });
 
 afterAll(async () => {
@@ -485,6 +486,7 @@ describe("DELETE /v1/audit/users/{id}/personal-data: erasure", () => {
   });
 
   test('the same audit query now shows "[erased]" for email, ip and user agent, and nothing else changed', async () => {
+    await waitForAuditHorizon(t.runtime.db);
     const after = (await api.page(`user_id=${alice.userId}`)).events;
     expect(typesOf(after)).toEqual([...TIMELINE_TYPES, "PersonalDataErased"]);
     const erase = (fields: Record<string, unknown>) =>
@@ -559,6 +561,7 @@ describe("DELETE /v1/audit/users/{id}/personal-data: erasure", () => {
     expect(keys.map((k) => k.subject_id)).not.toContain(alice.userId);
 
     // By email: only the new account's registration, none of the erased user's events.
+    await waitForAuditHorizon(t.runtime.db);
     const byEmail = (await api.page(`email=${q(ALICE)}`)).events;
     expect(byEmail.map((e) => [e.stream, e.type])).toEqual([[`user-${newId}`, "UserRegistered"]]);
     expect(byEmail[0]?.data).toEqual({ userId: newId, email: ALICE });
