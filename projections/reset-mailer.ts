@@ -16,7 +16,7 @@ import type { Mailer, MailTemplate } from "../src/mail/mailer";
 import { CODE_VARIABLE, passwordResetTemplate } from "../src/mail/messages";
 import { mailReactor } from "../src/mail/reactor";
 import { formatResetCode } from "../src/password-reset/code";
-import { type DataKeys, unseal } from "../src/privacy";
+import { type CodeKeys, type DataKeys, unseal } from "../src/privacy";
 
 export const RESET_MAILER = "reset-mailer";
 
@@ -29,6 +29,7 @@ export const outcomeEventId = (requestId: string) =>
 export interface ResetMailerDeps {
   store: EventStore;
   dataKeys: DataKeys;
+  codeKeys: CodeKeys;
   mailer: Mailer;
   mailFrom: string;
   log: Logger;
@@ -62,9 +63,12 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
         isDispatchOutcome(later) && later.data.requestId === event.data.requestId,
       deadline: (event) => Date.parse(event.data.dispatchDeadline),
       async prepare(event) {
-        const { userId, sealedCode, sealedEmail, expiresAt } = event.data;
+        const { requestId, userId, sealedCode, sealedEmail, expiresAt } = event.data;
         const key = await deps.dataKeys.find(userId);
         if (!key) return { notSent: "erased" };
+        // The code is sealed under the request's own key, which the outcome's record destroys.
+        const codeKey = await deps.codeKeys.find(requestId);
+        if (!codeKey) return { notSent: "code_key_missing" };
         const expiresInMinutes = Math.max(
           1,
           Math.round((Date.parse(expiresAt) - event.recordedAt.getTime()) / 60_000),
@@ -73,7 +77,7 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
           template: templateFor(expiresInMinutes),
           recipient: {
             to: unseal(key, userId, sealedEmail),
-            variables: { [CODE_VARIABLE]: formatResetCode(unseal(key, userId, sealedCode)) },
+            variables: { [CODE_VARIABLE]: formatResetCode(unseal(codeKey, requestId, sealedCode)) },
           },
         };
       },

@@ -1,6 +1,7 @@
 import type { UserEvent } from "../events/user";
 import type { InlineProjection, RecordedEvent, Tx } from "../src/event-store";
 import { type DataKeys, type Keyring, keyedHash } from "../src/privacy";
+import { startResetStream } from "./reset-streams";
 
 export const emailLookup = (keyring: Keyring, email: string) => keyedHash(keyring, "email", email);
 
@@ -21,16 +22,19 @@ export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }):
         case "UserRegistered": {
           const { userId, sealedEmail, sealedPasswordHash } = event.data;
           const email = await unsealFor(trx, userId, sealedEmail);
+          const lookup = emailLookup(deps.keyring, email);
           await trx
             .insertInto("users")
             .values({
               id: userId,
               sealed_email: sealedEmail,
-              email_lookup: emailLookup(deps.keyring, email),
+              email_lookup: lookup,
               password_hash: await unsealFor(trx, userId, sealedPasswordHash),
               created_at: event.recordedAt,
             })
             .execute();
+          // The account's requests go to a stream of its own, apart from anyone's before it.
+          await startResetStream(trx, lookup);
           return;
         }
         case "PasswordChanged":

@@ -4,7 +4,7 @@ import type { EventBus, EventStore, Subscription } from "./event-store";
 import type { Logger } from "./log";
 import type { Mailer } from "./mail/mailer";
 import type { DispatchOutcomes } from "./password-reset/outcomes";
-import type { DataKeys, Keyring } from "./privacy";
+import type { CodeKeys, DataKeys, IpHashes, Keyring } from "./privacy";
 
 /** Everything a feature needs at run time, built once by the composition root (src/runtime.ts). */
 export interface AppContext {
@@ -15,6 +15,8 @@ export interface AppContext {
   readonly store: EventStore;
   readonly keyring: Keyring;
   readonly dataKeys: DataKeys;
+  readonly codeKeys: CodeKeys;
+  readonly ipHashes: IpHashes;
   readonly log: Logger;
   readonly mailer: Mailer;
   readonly resetOutcomes: DispatchOutcomes;

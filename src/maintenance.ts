@@ -13,6 +13,8 @@ export async function sweepExpired(db: Db): Promise<void> {
   await sql`delete from rate_windows where expires_at < now()`.execute(db);
   await sql`delete from sessions where expires_at < now()`.execute(db);
   await sql`delete from reset_codes where expires_at < now() - interval '1 day'`.execute(db);
+  // A code key whose request never committed (or whose outcome never came) opens nothing useful.
+  await sql`delete from reset_code_keys where created_at < now() - interval '1 day'`.execute(db);
 }
 
 /** Sweeps now and then; any process may do it, since the deletes are idempotent. */

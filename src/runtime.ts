@@ -3,6 +3,7 @@ import {
   PASSWORD_CHANGED_MAILER,
   passwordChangedMailer,
 } from "../projections/password-changed-mailer";
+import { resetCodeKeysProjection } from "../projections/reset-code-keys";
 import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
 import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
@@ -26,7 +27,14 @@ import { createMailgunMailer } from "./mail/mailgun";
 import { startSweeping } from "./maintenance";
 import { DispatchOutcomes } from "./password-reset/outcomes";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
-import { DataKeys, deriveKeyring, type Keyring, loadOrCreateDevSecret } from "./privacy";
+import {
+  CodeKeys,
+  DataKeys,
+  deriveKeyring,
+  IpHashes,
+  type Keyring,
+  loadOrCreateDevSecret,
+} from "./privacy";
 
 export interface Runtime extends AppContext {
   /** Starts the subscriptions (and their catch-up from the stored checkpoints). */
@@ -52,6 +60,8 @@ export interface Core {
   bus: EventBus;
   store: EventStore;
   dataKeys: DataKeys;
+  codeKeys: CodeKeys;
+  ipHashes: IpHashes;
 }
 
 /** The database, keys and event store with its inline projections: what every entry point needs. */
@@ -66,7 +76,10 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   store.registerInline(usersProjection({ dataKeys, keyring }));
   store.registerInline(activeResetCodesProjection);
   store.registerInline(sessionsProjection);
-  return { database: db, db: db.db, keyring, bus, store, dataKeys };
+  store.registerInline(resetCodeKeysProjection);
+  const codeKeys = new CodeKeys(db.db, keyring);
+  const ipHashes = new IpHashes(db.db, keyring);
+  return { database: db, db: db.db, keyring, bus, store, dataKeys, codeKeys, ipHashes };
 }
 
 /** The composition root: the core, the mailer, the subscriptions, and their start and stop. */
@@ -75,10 +88,21 @@ export async function createRuntime(
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = options.log ?? createLogger();
-  const { database, keyring, bus, store, dataKeys } = await openCore(config, options.database);
+  const { database, keyring, bus, store, dataKeys, codeKeys, ipHashes } = await openCore(
+    config,
+    options.database,
+  );
 
   const mailer = options.mailer ?? chooseMailer(config, log);
-  const mailerDeps = { db: database.db, store, dataKeys, mailer, mailFrom: config.mailFrom, log };
+  const mailerDeps = {
+    db: database.db,
+    store,
+    dataKeys,
+    codeKeys,
+    mailer,
+    mailFrom: config.mailFrom,
+    log,
+  };
   const subscribe = (name: string, types: string[], handler: ReactorHandler) =>
     new Subscription(database.db, store, bus, {
       name,
@@ -114,6 +138,8 @@ export async function createRuntime(
     store,
     keyring,
     dataKeys,
+    codeKeys,
+    ipHashes,
     log,
     mailer,
     resetOutcomes: new DispatchOutcomes(store, bus),

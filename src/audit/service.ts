@@ -1,10 +1,12 @@
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
+import { startResetStream } from "../../projections/reset-streams";
 import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
+import type { Tx } from "../event-store";
 import { toRecordedEvent } from "../event-store/store";
 import { HttpError } from "../http/errors";
-import { resetStreamId } from "../password-reset/streams";
+import { resetStreamOf } from "../password-reset/streams";
 import type { AuditEvent, AuditFilters } from "./model";
 import { presentFields, subjectOf } from "./present";
 
@@ -97,7 +99,8 @@ async function streamsFor(ctx: AuditContext, filters: AuditFilters): Promise<str
   const { db, keyring } = ctx;
   let byEmail: string[] | undefined;
   if (filters.email !== undefined) {
-    const resetStream = resetStreamId(keyring, filters.email);
+    // Through the address's current stream mapping only: erasure replaced the erased user's.
+    const resetStream = await resetStreamOf(ctx, filters.email);
     const [current, named] = await Promise.all([
       db
         .selectFrom("users")
@@ -110,22 +113,30 @@ async function streamsFor(ctx: AuditContext, filters: AuditFilters): Promise<str
     ]);
     const users = new Set(named.rows.map((r) => r.user_id));
     if (current) users.add(current.id);
-    byEmail = [resetStream, ...[...users].map(userStreamId)];
+    const streams = new Set([resetStream, ...[...users].map(userStreamId)]);
+    // The live account's requests wherever they were recorded (a trigger racing its registration).
+    if (current) for (const id of await streamsOfUser(db, current.id)) streams.add(id);
+    byEmail = [...streams];
   }
   let byUser: string[] | undefined;
-  if (filters.userId !== undefined) {
-    const { rows } = await sql<{ stream_id: string }>`
-      select distinct stream_id from events
-      where type = 'PasswordResetRequested' and data->>'userId' = ${filters.userId}`.execute(db);
-    byUser = [userStreamId(filters.userId), ...rows.map((r) => r.stream_id)];
-  }
+  if (filters.userId !== undefined) byUser = await streamsOfUser(db, filters.userId);
   if (byEmail && byUser) return byEmail.filter((id) => byUser.includes(id));
   return byEmail ?? byUser;
 }
 
+/** A user's stream and the reset streams whose requests name the user (erased users too). */
+async function streamsOfUser(db: AuditContext["db"], userId: string): Promise<string[]> {
+  const { rows } = await sql<{ stream_id: string }>`
+    select distinct stream_id from events
+    where type = 'PasswordResetRequested' and data->>'userId' = ${userId}`.execute(db);
+  return [userStreamId(userId), ...rows.map((r) => r.stream_id)];
+}
+
 /**
  * Crypto-shredding: the user's data key and account row go, PersonalDataErased is appended;
- * the events stay byte for byte, their sealed personal data now unreadable. Idempotent.
+ * the events stay byte for byte, their sealed personal data now unreadable. The rows derived
+ * from the user go in the same transaction, and the email gets a fresh reset stream, so no
+ * query by the address reaches the erased history. Idempotent.
  */
 export async function erasePersonalData(
   ctx: AuditContext,
@@ -138,6 +149,7 @@ export async function erasePersonalData(
   const key = await ctx.dataKeys.find(userId);
   if (!key) return;
   await ctx.store.transact(async (trx) => {
+    await forgetDerivedRows(trx, userId);
     await ctx.dataKeys.destroy(trx, userId);
     return [
       {
@@ -154,4 +166,25 @@ export async function erasePersonalData(
     ];
   });
   ctx.dataKeys.markErased(userId);
+}
+
+/**
+ * The erased user's derived rows: the email's stream mapping (replaced), codes and their keys,
+ * and limits kept per account, keyed `<limit>:<user id>` or `<limit>:<email lookup>`. Sessions
+ * and the account row go with PersonalDataErased's own projections.
+ */
+async function forgetDerivedRows(trx: Tx, userId: string): Promise<void> {
+  const account = await trx
+    .selectFrom("users")
+    .select("email_lookup")
+    .where("id", "=", userId)
+    .executeTakeFirst();
+  const accountKeys = [userId, ...(account ? [account.email_lookup] : [])].map((k) => `%:${k}`);
+  if (account) await startResetStream(trx, account.email_lookup);
+  await sql`delete from reset_code_keys
+            where request_id in (select request_id from reset_codes where user_id = ${userId})`.execute(
+    trx,
+  );
+  await trx.deleteFrom("reset_codes").where("user_id", "=", userId).execute();
+  await sql`delete from rate_limits where key like any(${accountKeys}::text[])`.execute(trx);
 }

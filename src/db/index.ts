@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import { Kysely, Migrator, PostgresDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations";
 import { PGliteDialect } from "./pglite-dialect";
@@ -174,9 +174,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 export async function migrate(db: Db): Promise<string[]> {
+  // The service's role may not create or lock tables: nothing to do once the owner migrated.
+  if (await migrated(db)) return [];
   const migrator = new Migrator({ db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) throw error;
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }
+
+/** True when every known migration is recorded as applied. */
+async function migrated(db: Db): Promise<boolean> {
+  const known = Object.keys(await migrationProvider.getMigrations());
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    const applied = new Set(rows.map((r) => r.name));
+    return known.every((name) => applied.has(name));
+  } catch {
+    return false;
+  }
+}
+
 export { isUniqueViolation } from "./errors";

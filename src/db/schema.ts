@@ -78,6 +78,22 @@ export interface RefusalTalliesTable {
   refused: number;
 }
 
+export interface ResetStreamsTable {
+  email_lookup: string;
+  stream_id: string;
+}
+
+export interface ResetCodeKeysTable {
+  request_id: string;
+  wrapped_key: Uint8Array;
+  created_at: Generated<Date>;
+}
+
+export interface IpHashKeysTable {
+  epoch: number;
+  wrapped_key: Uint8Array;
+}
+
 export interface Schema {
   events: EventsTable;
   subscriptions: SubscriptionsTable;
@@ -88,4 +104,7 @@ export interface Schema {
   sessions: SessionsTable;
   rate_windows: RateWindowsTable;
   refusal_tallies: RefusalTalliesTable;
+  reset_streams: ResetStreamsTable;
+  reset_code_keys: ResetCodeKeysTable;
+  ip_hash_keys: IpHashKeysTable;
 }

@@ -14,7 +14,7 @@ import {
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
-import { keyedHash, seal, unseal } from "../privacy";
+import { keyedHash, newDataKey, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
 import { refundWindow, takeWindow } from "../rate-limits/store";
 import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
@@ -30,7 +30,7 @@ import {
 } from "./decider";
 import { resetMessages } from "./model";
 import { recordRefusal } from "./refusals";
-import { resetStreamId } from "./streams";
+import { resetStreamOf } from "./streams";
 
 const resetAttemptsStreamId = (ipHash: string) =>
   `${resetAttemptsStreamPrefix}${deterministicUuid(ipHash)}`;
@@ -70,10 +70,10 @@ export async function loadResetState(
  * its rejection is committed); every other ending is an HttpError.
  */
 export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput): Promise<void> {
-  const { config, keyring } = ctx;
+  const { config } = ctx;
   const requestId = randomUUID();
-  const streamId = resetStreamId(keyring, input.email);
-  const ipHash = keyedHash(keyring, "ip", input.ip);
+  const streamId = await resetStreamOf(ctx, input.email);
+  const ipHash = await ctx.ipHashes.of(input.ip);
   const metadata = requestMetadata(input, requestId);
 
   if (config.rateLimits) {
@@ -114,18 +114,22 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
   }
 }
 
-/** A fresh code for the account, present only as its keyed hash and a seal. */
+/**
+ * A fresh code for the account, present only as its keyed hash and a seal under the request's
+ * own key (destroyed once the email's outcome is recorded).
+ */
 function sealedAccount(
   ctx: AppContext,
   user: { id: string; sealed_email: string },
   key: Buffer,
+  code: { requestId: string; key: Buffer },
   input: TriggerInput,
 ) {
-  const code = generateResetCode();
+  const plain = generateResetCode();
   return {
     userId: user.id,
-    codeHash: codeHash(ctx, code),
-    sealedCode: seal(key, user.id, code),
+    codeHash: codeHash(ctx, plain),
+    sealedCode: seal(code.key, code.requestId, plain),
     sealedEmail: user.sealed_email,
     sealedIp: seal(key, user.id, input.ip),
     sealedUserAgent: seal(key, user.id, input.userAgent),
@@ -152,7 +156,10 @@ async function recordTrigger(
   ]);
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? await ctx.dataKeys.find(user.id) : undefined;
-  const account = user && key ? sealedAccount(ctx, user, key, input) : null;
+  const codeKey = newDataKey();
+  let codeKeyStored = false;
+  const account =
+    user && key ? sealedAccount(ctx, user, key, { requestId, key: codeKey }, input) : null;
   const timeoutMs = config.resetDispatchTimeoutMs;
   // The email must be settled a little before the handler stops waiting, so the answer is exact.
   const dispatchWindowMs = timeoutMs - Math.min(250, Math.floor(timeoutMs / 5));
@@ -176,6 +183,11 @@ async function recordTrigger(
       if (decision.outcome === "rate_limited") {
         await recordRefusal(ctx, streamId, decision.events[0], metadata);
         return { decision, version: loaded.version };
+      }
+      // Only a request's code needs its key stored (before the event that holds the seal).
+      if (decision.outcome === "requested" && !codeKeyStored) {
+        await ctx.codeKeys.store(requestId, codeKey);
+        codeKeyStored = true;
       }
       const events = decision.events.map((e) => ({ ...e, metadata }));
       await ctx.store.append(streamId, loaded.version, events);
@@ -205,8 +217,8 @@ export async function resetPassword(
   ctx: AppContext,
   input: ResetInput,
 ): Promise<{ email: string }> {
-  const { config, keyring, db } = ctx;
-  const ipHash = keyedHash(keyring, "ip", input.ip);
+  const { config, db } = ctx;
+  const ipHash = await ctx.ipHashes.of(input.ip);
   const limitKey = `reset-failures-ip:${ipHash}`;
   const metadata = requestMetadata(input);
   // Every attempt takes a token up front (so a burst cannot outrun the budget); a success gives it back.
@@ -222,7 +234,7 @@ export async function resetPassword(
         .where("code_hash", "=", codeHash(ctx, normalised))
         .executeTakeFirst()
     : undefined;
-  const streamId = input.email ? resetStreamId(keyring, input.email) : row?.stream_id;
+  const streamId = input.email ? await resetStreamOf(ctx, input.email) : row?.stream_id;
   if (streamId === undefined) {
     await ctx.store.append(resetAttemptsStreamId(ipHash), "any", [
       { type: "PasswordResetCodeRejected", data: { reason: "unknown_code", ipHash }, metadata },

@@ -1,8 +1,29 @@
 import { passwordResetStreamPrefix } from "../../events/password-reset";
-import { deterministicUuid } from "../event-store";
+import { emailLookup } from "../../projections/users";
+import type { Db } from "../db";
+import { deterministicUuid, type Tx } from "../event-store";
 import { type Keyring, keyedHash } from "../privacy";
 
-/** The reset stream of an email: opaque (a keyed hash shaped as a uuid), never the address. */
+/**
+ * The reset stream of an email that never had an account: opaque (a keyed hash shaped as a
+ * uuid), never the address, shared by every request for it so its limits hold.
+ */
 export function resetStreamId(keyring: Keyring, email: string): string {
   return `${passwordResetStreamPrefix}${deterministicUuid(keyedHash(keyring, "reset-stream", email))}`;
+}
+
+/**
+ * The email's reset stream: its own random one once the address was registered (or erased),
+ * found only through `reset_streams`; otherwise the keyed-hash one of an unknown address.
+ */
+export async function resetStreamOf(
+  ctx: { db: Db | Tx; keyring: Keyring },
+  email: string,
+): Promise<string> {
+  const row = await ctx.db
+    .selectFrom("reset_streams")
+    .select("stream_id")
+    .where("email_lookup", "=", emailLookup(ctx.keyring, email))
+    .executeTakeFirst();
+  return row?.stream_id ?? resetStreamId(ctx.keyring, email);
 }

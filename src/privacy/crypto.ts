@@ -70,6 +70,20 @@ export function unwrapDataKey(keyring: Keyring, subjectId: string, wrapped: Uint
   return decrypt(keyring.wrapKey, Buffer.from(wrapped), `data-key:${subjectId}`);
 }
 
+/** Wraps a key of another kind (`purpose`), bound to the id it belongs to. */
+export function wrapKey(keyring: Keyring, purpose: string, id: string, key: Uint8Array): Buffer {
+  return encrypt(keyring.wrapKey, key, `${purpose}:${id}`);
+}
+
+export function unwrapKey(
+  keyring: Keyring,
+  purpose: string,
+  id: string,
+  wrapped: Uint8Array,
+): Buffer {
+  return decrypt(keyring.wrapKey, Buffer.from(wrapped), `${purpose}:${id}`);
+}
+
 /** Seals a value under a data key; the subject id is bound in, so a seal cannot be moved. */
 export function seal(dataKey: Uint8Array, subjectId: string, plaintext: string): string {
   return (

@@ -1,11 +1,14 @@
+export { CodeKeys, destroyCodeKey } from "./code-keys";
 export {
   constantTimeEqual,
   deriveKeyring,
   isSealed,
   type Keyring,
   keyedHash,
+  newDataKey,
   seal,
   unseal,
 } from "./crypto";
 export { DataKeys } from "./data-keys";
+export { IP_HASH_EPOCH_MS, IpHashes } from "./ip-hashes";
 export { loadOrCreateDevSecret } from "./secret";

@@ -22,6 +22,7 @@ import {
   secretsOf,
   TIMELINE_TYPES,
   type Timeline,
+  waitForAuditHorizon,
 } from "../support/audit";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
 import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
@@ -160,6 +161,7 @@ beforeAll(async () => {
   const { runtime: rt, send, api } = await openRuntime();
   alice = await buildTimeline(send, fake, rt.db, ALICE, "cli-alice", "198.51.100");
   bob = await buildTimeline(send, fake, rt.db, BOB, "cli-bob", "203.0.113");
+  await waitForAuditHorizon(rt.db);
 
   const from = alice.afterTrigger.toISOString();
   const to = alice.beforeSecondLogin.toISOString();
@@ -283,9 +285,10 @@ describe("the CLI prints what the API answers", () => {
   });
 
   test("after erasure the CLI shows the same [erased] history as the API", async () => {
-    const { api } = await openRuntime();
+    const { runtime: rt, api } = await openRuntime();
     const erased = await api.erase(alice.userId);
     expect(erased.status).toBe(204);
+    await waitForAuditHorizon(rt.db);
     const afterErasure = await api.all(`user_id=${alice.userId}`);
     expect(afterErasure.map((e) => e.type)).toEqual([...TIMELINE_TYPES, "PersonalDataErased"]);
     expect(afterErasure.find((e) => e.type === "PasswordResetRequested")?.data).toEqual(

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
-import { resetStreamId } from "../../src/password-reset/streams";
+import { resetStreamOf } from "../../src/password-reset/streams";
 import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
@@ -111,7 +111,7 @@ function clientOf(rt: () => TestRuntime) {
     },
     /** The reasons of the PasswordResetCodeRejected events in the email's stream, in order. */
     async rejectionsFor(email: string) {
-      const events = await api.eventsIn(resetStreamId(rt().runtime.keyring, email));
+      const events = await api.eventsIn(await resetStreamOf(rt().runtime, email));
       return events.filter((e) => e.type === "PasswordResetCodeRejected").map((e) => e.data);
     },
     async codeStatuses(userId: string) {
@@ -279,7 +279,7 @@ describe("a successful reset", () => {
       ["reason", "requestId", "sealedPasswordHash", "userId"].sort(),
     );
     expect(changed[0]?.data).toMatchObject({ userId, reason: "reset" });
-    const resetEvents = await api.eventsIn(resetStreamId(t.runtime.keyring, email));
+    const resetEvents = await api.eventsIn(await resetStreamOf(t.runtime, email));
     const completed = resetEvents.filter((e) => e.type === "PasswordResetCompleted");
     expect(completed).toHaveLength(1);
     expect(changed[0]?.data.requestId).toBe(completed[0]?.data.requestId);
@@ -368,7 +368,7 @@ describe("a code is consumed atomically", () => {
     for (const res of results.filter((r) => r.status === 400))
       expect(res.json).toEqual(INVALID_CODE);
 
-    const resetEvents = await api.eventsIn(resetStreamId(t.runtime.keyring, email));
+    const resetEvents = await api.eventsIn(await resetStreamOf(t.runtime, email));
     expect(resetEvents.filter((e) => e.type === "PasswordResetCompleted")).toHaveLength(1);
     expect(
       resetEvents.filter((e) => e.type === "PasswordResetCodeRejected").map((e) => e.data.reason),

@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { createLogger } from "../../src/log";
 import { normaliseResetCode } from "../../src/password-reset/code";
 import { codeHash } from "../../src/password-reset/service";
-import { resetStreamId } from "../../src/password-reset/streams";
+import { resetStreamOf } from "../../src/password-reset/streams";
 import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
@@ -74,7 +74,7 @@ describe("a successful trigger", () => {
     // No waiting: the 200 itself means the message was accepted.
     expect(messagesTo(email)).toHaveLength(1);
 
-    const events = await eventsOf(resetStreamId(t.runtime.keyring, email));
+    const events = await eventsOf(await resetStreamOf(t.runtime, email));
     expect(events.map((e) => e.type)).toEqual(["PasswordResetRequested", "PasswordResetEmailSent"]);
     expect(events[1]?.data.requestId).toBe(events[0]?.data.requestId);
     expect(events[1]?.data).toMatchObject({ provider: "mailgun", attempts: 1 });
@@ -150,7 +150,7 @@ describe("rejections are recorded without personal data", () => {
     const res = await trigger(email);
     expect(res.status).toBe(404);
     expect(res.json).toEqual({ error: "user not found" });
-    const events = await eventsOf(resetStreamId(t.runtime.keyring, email));
+    const events = await eventsOf(await resetStreamOf(t.runtime, email));
     expect(events.map((e) => [e.type, e.data.reason])).toEqual([
       ["PasswordResetRejected", "unknown_email"],
     ]);
@@ -166,7 +166,7 @@ describe("rejections are recorded without personal data", () => {
     expect(limited.status).toBe(429);
     expect(limited.json).toEqual({ error: "too many requests" });
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    const events = await eventsOf(resetStreamId(t.runtime.keyring, "ip-last@example.com"));
+    const events = await eventsOf(await resetStreamOf(t.runtime, "ip-last@example.com"));
     expect(events.map((e) => [e.type, e.data.limit])).toEqual([
       ["PasswordResetRejected", "ip_hourly"],
     ]);
@@ -194,7 +194,7 @@ describe("when the provider fails", () => {
     const res = await trigger(email);
     expect(res.status).toBe(500);
     expect(res.json).toEqual({ error: "internal error" });
-    const events = await eventsOf(resetStreamId(t.runtime.keyring, email));
+    const events = await eventsOf(await resetStreamOf(t.runtime, email));
     expect(events.at(-1)).toMatchObject({
       type: "PasswordResetEmailFailed",
       data: { status: 401, attempts: 1 },
@@ -207,7 +207,7 @@ describe("when the provider fails", () => {
     await fake.setMode({ delayMs: 5_000 });
     const res = await trigger(email);
     expect(res.status).toBe(500);
-    const streamId = resetStreamId(t.runtime.keyring, email);
+    const streamId = await resetStreamOf(t.runtime, email);
     const failed = await waitFor(async () =>
       (await eventsOf(streamId)).find((e) => e.type === "PasswordResetEmailFailed"),
     );

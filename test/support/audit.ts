@@ -157,6 +157,22 @@ export async function waitForEvent(db: Db, streamId: string, type: string): Prom
 }
 
 /**
+ * Waits until every event is visible to the audit, which shows only transactions below the
+ * oldest one running in the cluster (a busy shared server can hold that back for a while).
+ */
+export async function waitForAuditHorizon(db: Db): Promise<void> {
+  await waitFor(
+    async () => {
+      const { rows } = await sql<{ visible: boolean }>`
+        select pg_snapshot_xmin(pg_current_snapshot()) > max(transaction_id) as visible
+        from events`.execute(db);
+      return rows[0]?.visible === true;
+    },
+    { what: "every event to be visible to the audit" },
+  );
+}
+
+/**
  * One user's history through the HTTP API: register, login, trigger (code from the fake's
  * email), a wrong code with the email, the right code, the password-changed notice, login again.
  * Each step from its own address, user agent and request id.

@@ -7,6 +7,7 @@ import * as auditIndexes from "./0005-audit-indexes";
 import * as resetCodesByUser from "./0006-reset-codes-by-user";
 import * as eventsIndexes from "./0007-events-indexes";
 import * as accountSecurity from "./0008-account-security";
+import * as privacyAndLeastPrivilege from "./0009-privacy-and-least-privilege";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   "0006-reset-codes-by-user": resetCodesByUser,
   "0007-events-indexes": eventsIndexes,
   "0008-account-security": accountSecurity,
+  "0009-privacy-and-least-privilege": privacyAndLeastPrivilege,
 };
 
 export const migrationProvider: MigrationProvider = {

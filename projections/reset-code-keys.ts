@@ -1,0 +1,14 @@
+import type { InlineProjection } from "../src/event-store";
+import { destroyCodeKey } from "../src/privacy";
+
+/**
+ * Codes are forgotten once delivered: the request's code key is deleted in the transaction that
+ * records the email's outcome, whichever it is, so the sealed copy in the log opens no more.
+ */
+export const resetCodeKeysProjection: InlineProjection = {
+  name: "reset-code-keys",
+  handles: ["PasswordResetEmailSent", "PasswordResetEmailFailed"],
+  async apply(trx, event) {
+    await destroyCodeKey(trx, (event.data as { requestId: string }).requestId);
+  },
+};
