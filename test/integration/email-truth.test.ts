@@ -11,7 +11,7 @@ import { type Database, openDatabase } from "../../src/db";
 import { createLogger } from "../../src/log";
 import type { Mailer } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
-import { resetStreamId } from "../../src/password-reset/streams";
+import { resetStreamOf } from "../../src/password-reset/streams";
 import { createRuntime, type Runtime } from "../../src/runtime";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
 import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
@@ -80,7 +80,7 @@ describe("a provider that answers after the deadline", () => {
     expect(res.status).toBe(500);
     expect(res.json).toEqual({ error: "internal error" });
 
-    const streamId = resetStreamId(t.runtime.keyring, email);
+    const streamId = await resetStreamOf(t.runtime, email);
     const failed = await waitFor(async () =>
       (await streamOf(t.runtime.db, streamId)).find((e) => e.type === "PasswordResetEmailFailed"),
     );
@@ -167,7 +167,7 @@ describe.skipIf(!onPostgres)(
       });
 
       proxy.restore();
-      const streamId = resetStreamId(runtime.keyring, email);
+      const streamId = await resetStreamOf(runtime, email);
       const outcome = await waitFor(
         async () =>
           (await streamOf(testDb.database.db, streamId)).find(

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
 import { flushRefusals } from "../../src/password-reset/refusals";
-import { resetStreamId } from "../../src/password-reset/streams";
+import { resetStreamOf } from "../../src/password-reset/streams";
 import { limits } from "../../src/rate-limits/gcra";
 import { mapWithConcurrency } from "../support/e2e";
 import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
@@ -122,12 +122,13 @@ describe("refused triggers are counted, not logged one by one", () => {
 
     // What a shutdown or the periodic sweep does: the running tallies go into the log.
     await flushRefusals(t.runtime, 0);
-    const streamId = resetStreamId(t.runtime.keyring, email);
+    const streamId = await resetStreamOf(t.runtime, email);
     const { rows } = await sql<{ type: string; data: { refused?: number; reason?: string } }>`
       select type, data from events where stream_id = ${streamId} order by stream_version`.execute(
       t.runtime.db,
     );
     // Three requests and their outcomes, then per limit a logged refusal and a count or two.
+    expect(rows.filter((r) => r.type === "PasswordResetRequested")).toHaveLength(accepted);
     expect(rows.length).toBeLessThanOrEqual(2 * accepted + 8);
 
     // The audit shows events once every older transaction has ended: poll until they are there.
