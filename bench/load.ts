@@ -13,7 +13,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { parseSecretKey } from "../src/config";
-import { resetStreamId } from "../src/password-reset/streams";
 import { deriveKeyring } from "../src/privacy";
 import { startFakeMailgun } from "../test/support/fake-mailgun";
 import { startServer } from "../test/support/server";
@@ -26,6 +25,7 @@ import {
   ensureTools,
   machineDescription,
   percentile,
+  resetStreamIn,
   seedUsers,
   sh,
 } from "./support";
@@ -478,7 +478,7 @@ async function crossProcessWakeUp(
     const { rows } = await client.query<{ recorded_at: Date }>(
       `select recorded_at from events where stream_id = $1 and type = 'PasswordResetEmailSent'
        order by stream_version desc limit 1`,
-      [resetStreamId(keyring, email)],
+      [await resetStreamIn(client, keyring, email)],
     );
     const committed = rows[0]?.recorded_at;
     if (committed) delays.push(at - committed.getTime());

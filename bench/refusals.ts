@@ -11,7 +11,6 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { parseSecretKey } from "../src/config";
 import { formatResetCode, generateResetCode } from "../src/password-reset/code";
-import { resetStreamId } from "../src/password-reset/streams";
 import { deriveKeyring } from "../src/privacy";
 import { startFakeMailgun } from "../test/support/fake-mailgun";
 import { startServer } from "../test/support/server";
@@ -23,6 +22,7 @@ import {
   createBenchDatabase,
   machineDescription,
   percentile,
+  resetStreamIn,
   seedUsers,
 } from "./support";
 
@@ -88,7 +88,7 @@ async function refusals(secret: string) {
       freshIp(),
     );
     if (registered.status !== 201) throw new Error(`register answered ${registered.status}`);
-    const streamId = resetStreamId(deriveKeyring(parseSecretKey(secret)), email);
+    const streamId = await resetStreamIn(client, deriveKeyring(parseSecretKey(secret)), email);
     const countEvents = async () =>
       Number(
         (await client.query("select count(*) from events where stream_id = $1", [streamId])).rows[0]

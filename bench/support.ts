@@ -2,8 +2,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { userStreamId } from "../events/user";
+import { emailLookup } from "../projections/users";
 import { loadConfig } from "../src/config";
-import { seal } from "../src/privacy";
+import { resetStreamId } from "../src/password-reset/streams";
+import { type Keyring, seal } from "../src/privacy";
 import { openCore } from "../src/runtime";
 
 export const ADMIN_URL =
@@ -143,4 +145,17 @@ export function benchServerEnv(
     MAILGUN_API_KEY: fake.apiKey,
     MAILGUN_DOMAIN: fake.domain,
   };
+}
+
+/** An email's reset stream as the service finds it: its registered stream, else the keyed one. */
+export async function resetStreamIn(
+  client: pg.Client,
+  keyring: Keyring,
+  email: string,
+): Promise<string> {
+  const { rows } = await client.query<{ stream_id: string }>(
+    "select stream_id from reset_streams where email_lookup = $1",
+    [emailLookup(keyring, email)],
+  );
+  return rows[0]?.stream_id ?? resetStreamId(keyring, email);
 }
