@@ -5,6 +5,7 @@ import { auditRoutes } from "./audit/routes";
 import type { AppContext } from "./context";
 import { errorResponse, HttpError } from "./http/errors";
 import { requestIdOf } from "./http/request";
+import { observability } from "./observability/http";
 import { operationsRoutes } from "./operations/routes";
 import { passwordResetRoutes } from "./password-reset/routes";
 
@@ -38,6 +39,7 @@ export function createApp(ctx: AppContext) {
     .onRequest(({ request, set }) => {
       set.headers["x-request-id"] = requestIdOf(request);
     })
+    .use(observability(ctx))
     .onError(({ code, error, request }) => {
       if (error instanceof HttpError)
         return errorResponse(error.status, error.message, error.headers);

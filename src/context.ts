@@ -3,6 +3,7 @@ import type { Database, Db } from "./db";
 import type { EventBus, EventStore, Subscription } from "./event-store";
 import type { Logger } from "./log";
 import type { Mailer } from "./mail/mailer";
+import type { Metrics } from "./observability/metrics";
 import type { DispatchOutcomes } from "./password-reset/outcomes";
 import type { DataKeys, Keyring } from "./privacy";
 
@@ -17,6 +18,7 @@ export interface AppContext {
   readonly dataKeys: DataKeys;
   readonly log: Logger;
   readonly mailer: Mailer;
+  readonly metrics: Metrics;
   readonly resetOutcomes: DispatchOutcomes;
   readonly subscriptions: Subscription[];
 }

@@ -22,6 +22,13 @@ import { createConsoleMailer } from "./mail/console";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
 import { startSweeping } from "./maintenance";
+import {
+  instrumentMailer,
+  instrumentStore,
+  metricsSources,
+  tracedReactor,
+} from "./observability/instrument";
+import { Metrics } from "./observability/metrics";
 import { DispatchOutcomes } from "./password-reset/outcomes";
 import { DataKeys, deriveKeyring, type Keyring, loadOrCreateDevSecret } from "./privacy";
 
@@ -57,6 +64,7 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   const keyring = deriveKeyring(config.secretKey ?? loadOrCreateDevSecret(config.dataDir));
   const bus = new EventBus();
   const store = new EventStore(db.db, bus);
+  instrumentStore(store);
   const dataKeys = new DataKeys(db.db, keyring);
   store.registerInline(usersProjection({ dataKeys, keyring }));
   store.registerInline(activeResetCodesProjection);
@@ -72,16 +80,20 @@ export async function createRuntime(
   const log = options.log ?? createLogger();
   const { database, keyring, bus, store, dataKeys } = await openCore(config, options.database);
 
-  const mailer = options.mailer ?? chooseMailer(config, log);
+  const subscribed: { name: string; types: string[] }[] = [];
+  const metrics = new Metrics(metricsSources(database, subscribed));
+  const mailer = instrumentMailer(options.mailer ?? chooseMailer(config, log), metrics);
   const mailerDeps = { db: database.db, store, dataKeys, mailer, mailFrom: config.mailFrom, log };
-  const subscribe = (name: string, types: string[], handler: ReactorHandler) =>
-    new Subscription(database.db, store, bus, {
+  const subscribe = (name: string, types: string[], handler: ReactorHandler) => {
+    subscribed.push({ name, types });
+    return new Subscription(database.db, store, bus, {
       name,
       types,
-      handler,
+      handler: tracedReactor(name, handler),
       leaseMs: options.leaseMs,
       log: (message, error) => log.error(message, { error }),
     });
+  };
   const subscriptions = [
     subscribe(RESET_MAILER, ["PasswordResetRequested"], resetMailer(mailerDeps)),
     subscribe(PASSWORD_CHANGED_MAILER, ["PasswordChanged"], passwordChangedMailer(mailerDeps)),
@@ -99,6 +111,7 @@ export async function createRuntime(
     dataKeys,
     log,
     mailer,
+    metrics,
     resetOutcomes: new DispatchOutcomes(store, bus),
     subscriptions,
     async start() {
@@ -118,6 +131,7 @@ export async function createRuntime(
     },
     async stop() {
       stopSweeping?.();
+      metrics.stop();
       await Promise.all(subscriptions.map((s) => s.stop()));
       await unlisten?.();
       await database.close();

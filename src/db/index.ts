@@ -16,6 +16,8 @@ export interface Database {
   /** Calls onNotify for every NOTIFY on channel until the returned function is called. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /** Connections of the pool (PostgreSQL only), for the metrics. */
+  poolUse?(): { total: number; idle: number; waiting: number };
 }
 
 export interface DatabaseOptions {
@@ -110,6 +112,7 @@ function openPostgres(url: string, poolSize: number): Database {
     kind: "postgres",
     db,
     listen,
+    poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await Promise.all([...listeners].map((stop) => stop()));
       await db.destroy();
