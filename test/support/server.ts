@@ -51,8 +51,11 @@ export function logLines(output: string): Record<string, unknown>[] {
  * Starts `bun src/main.ts` as a child process on a free port, exactly as a user would, and
  * resolves once it logs that it is listening (or rejects with its output if it exits first).
  */
-export async function startServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
-  const child = Bun.spawn(["bun", "src/main.ts"], {
+export async function startServer(
+  env: Record<string, string | undefined>,
+  options: { command?: string[] } = {},
+): Promise<ServerProcess> {
+  const child = Bun.spawn(options.command ?? ["bun", "src/main.ts"], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", ...env },
     stdin: "ignore",
