@@ -24,6 +24,8 @@ export interface DatabaseOptions {
   databaseUrl?: string;
   /** Embedded database directory; undefined keeps it in memory. */
   dataDir?: string;
+  /** An embedded database's starting contents (a PGlite data-directory dump): skips initdb. */
+  loadDataDir?: Blob;
   poolSize?: number;
 }
 
@@ -120,9 +122,11 @@ function openPostgres(url: string, poolSize: number): Database {
   };
 }
 
-async function openEmbedded(dataDir: string | undefined): Promise<Database> {
+async function openEmbedded(dataDir: string | undefined, loadDataDir?: Blob): Promise<Database> {
   if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
-  const pglite = new PGlite(dataDir === undefined ? undefined : join(dataDir, "pgdata"));
+  const pglite = new PGlite(dataDir === undefined ? undefined : join(dataDir, "pgdata"), {
+    loadDataDir,
+  });
   await pglite.waitReady;
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
   return {
@@ -137,7 +141,7 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === undefined
-    ? openEmbedded(options.dataDir)
+    ? openEmbedded(options.dataDir, options.loadDataDir)
     : openPostgres(options.databaseUrl, options.poolSize ?? 20);
 }
 

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { readAnswer } from "./http";
+import { templateDataDir } from "./pglite-template";
 
 export interface ServerProcess {
   url: string;
@@ -17,9 +18,15 @@ export interface ServerProcess {
 
 const root = join(import.meta.dir, "..", "..");
 
-/** A scratch DATA_DIR for an embedded-database server; removed by the returned function. */
+/**
+ * A scratch DATA_DIR for an embedded-database server; removed by the returned function. It
+ * starts from the migrated template when one is built (see pglite-template.ts), so the server
+ * skips initdb.
+ */
 export function scratchDir(): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), "reset-test-"));
+  const template = templateDataDir();
+  if (template !== undefined) cpSync(template, join(path, "pgdata"), { recursive: true });
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
