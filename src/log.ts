@@ -75,9 +75,11 @@ export function createLogger(options: LoggerOptions | ((line: string) => void) =
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-      mixin: () => {
+      // A child bound to a request id already carries one; JSON must not repeat a key.
+      mixin: (_fields, _level, logger) => {
         const scope = currentRequestScope();
-        return scope === undefined ? {} : { requestId: scope.requestId };
+        if (scope === undefined || "requestId" in logger.bindings()) return {};
+        return { requestId: scope.requestId };
       },
     },
     destination,

@@ -49,4 +49,16 @@ describe("the logger", () => {
     })();
     expect(lines[0]).toMatchObject({ msg: "inside", requestId: "req-42", component: "mailer" });
   });
+
+  test("a child bound to its own request id does not repeat the key", async () => {
+    const raw: string[] = [];
+    const log = createLogger({ write: (line) => raw.push(line) });
+    await (async () => {
+      enterRequestScope({ requestId: "outer", startedAt: 0 });
+      await Promise.resolve();
+      log.child({ requestId: "inner" }).info("bound");
+    })();
+    expect(raw[0]?.match(/"requestId"/g)).toHaveLength(1);
+    expect(JSON.parse(raw[0] ?? "{}")).toMatchObject({ requestId: "inner" });
+  });
 });
