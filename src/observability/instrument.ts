@@ -35,8 +35,15 @@ export function tracedReactor(name: string, handler: ReactorHandler): ReactorHan
   };
 }
 
-/** Every provider call counted by result and timed, in a span of its own. */
+const instrumented = new WeakSet<Mailer>();
+
+/**
+ * Every provider call counted by result and timed, in a span of its own. The mailer is
+ * wrapped in place, so that its other methods keep their own `this`; once only.
+ */
 export function instrumentMailer(mailer: Mailer, metrics: Metrics): Mailer {
+  if (instrumented.has(mailer)) return mailer;
+  instrumented.add(mailer);
   const send = mailer.send.bind(mailer);
   mailer.send = (message, timeoutMs) =>
     inSpan(
