@@ -1,46 +1,25 @@
-import { openapi } from "@elysiajs/openapi";
-import { Elysia } from "elysia";
+import { type AnyElysia, Elysia } from "elysia";
 import { accountRoutes } from "./accounts/routes";
 import { auditRoutes } from "./audit/routes";
 import type { AppContext } from "./context";
 import { errorResponse, HttpError } from "./http/errors";
+import { openApiDocs } from "./http/openapi-docs";
 import { requestIdOf } from "./http/request";
+import { observability } from "./observability/http";
 import { operationsRoutes } from "./operations/routes";
 import { passwordResetRoutes } from "./password-reset/routes";
 
 /** Builds the HTTP app from the feature modules; no I/O happens here. */
 export function createApp(ctx: AppContext) {
-  return new Elysia()
-    .use(
-      openapi({
-        path: "/openapi",
-        documentation: {
-          openapi: "3.1.0",
-          info: {
-            title: "Password reset service",
-            version: "1.0.0",
-            description:
-              "Event-sourced account recovery: reset codes by email, and an auditable history of every reset.",
-          },
-          servers: [{ url: "http://localhost:3000", description: "Local development server" }],
-          components: {
-            securitySchemes: {
-              bearer: {
-                type: "http",
-                scheme: "bearer",
-                description: "A session token, or AUDIT_TOKEN on /v1/audit",
-              },
-            },
-          },
-        },
-      }),
-    )
+  const app = new Elysia()
+    .use(openApiDocs((): AnyElysia => app))
     .onRequest(({ request, set }) => {
       set.headers["x-request-id"] = requestIdOf(request);
       // API answers carry tokens, users or audit data: no browser or proxy may keep them.
       if (new URL(request.url).pathname.startsWith("/v1/"))
         set.headers["cache-control"] = "no-store";
     })
+    .use(observability(ctx))
     .onError(({ code, error, request }) => {
       if (error instanceof HttpError)
         return errorResponse(error.status, error.message, error.headers);
@@ -58,6 +37,7 @@ export function createApp(ctx: AppContext) {
     .use(accountRoutes(ctx))
     .use(passwordResetRoutes(ctx))
     .use(auditRoutes(ctx));
+  return app;
 }
 
 export type App = ReturnType<typeof createApp>;

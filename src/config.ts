@@ -1,4 +1,8 @@
+import { LOG_LEVELS, type LogLevel } from "./log";
+
 export type UnknownEmailPolicy = "reveal" | "conceal";
+export const NODE_ENVS = ["production", "development", "test"] as const;
+export type NodeEnv = (typeof NODE_ENVS)[number];
 
 export interface MailgunConfig {
   apiKey: string;
@@ -8,7 +12,12 @@ export interface MailgunConfig {
 
 export interface Config {
   port: number;
+  host: string;
+  nodeEnv: NodeEnv;
   production: boolean;
+  logLevel: LogLevel;
+  /** How long SIGTERM lets in-flight requests run before the process ends anyway. */
+  shutdownGraceMs: number;
   databaseUrl: string | undefined;
   dataDir: string;
   /** Raw key bytes; undefined means "generate or load the dev key under dataDir". */
@@ -93,6 +102,16 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+/** A listen address: an IPv4 or IPv6 literal or a host name, never a URL or a port. */
+function host(env: Env, name: string): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  if (!/^(?:[A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45})$/.test(raw)) {
+    throw new ConfigError(name, `expected an IP address or host name, got "${raw}"`);
+  }
+  return raw;
+}
+
 /** Accepts hex (64+ digits) or base64 (44+ chars); either must decode to at least 32 bytes. */
 export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
   let bytes: Uint8Array | undefined;
@@ -109,7 +128,9 @@ export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const production = read(env, "NODE_ENV") === "production";
+  // A typo such as "prod" must not start a development server with a generated key.
+  const nodeEnv = oneOf(env, "NODE_ENV", NODE_ENVS, "development");
+  const production = nodeEnv === "production";
   const rawKey = read(env, "SECRET_KEY");
   const secretKey = rawKey === undefined ? undefined : parseSecretKey(rawKey);
   if (production && secretKey === undefined) {
@@ -140,7 +161,11 @@ export function loadConfig(env: Env = process.env): Config {
 
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
+    host: host(env, "HOST") ?? "0.0.0.0",
+    nodeEnv,
     production,
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     dataDir: read(env, "DATA_DIR") ?? "./.data",
     secretKey,

@@ -3,6 +3,7 @@ import type { Database, Db } from "./db";
 import type { EventBus, EventStore, Subscription } from "./event-store";
 import type { Logger } from "./log";
 import type { Mailer } from "./mail/mailer";
+import type { Metrics } from "./observability/metrics";
 import type { DispatchOutcomes } from "./password-reset/outcomes";
 import type { CodeKeys, DataKeys, IpHashes, Keyring } from "./privacy";
 
@@ -19,6 +20,7 @@ export interface AppContext {
   readonly ipHashes: IpHashes;
   readonly log: Logger;
   readonly mailer: Mailer;
+  readonly metrics: Metrics;
   readonly resetOutcomes: DispatchOutcomes;
   readonly subscriptions: Subscription[];
 }

@@ -1,10 +1,38 @@
+import pino from "pino";
+import { currentRequestScope } from "./observability/request-scope";
+
 export type LogFields = Record<string, unknown>;
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Logger {
+  debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /** A logger whose every line also carries `bindings`. */
+  child(bindings: LogFields): Logger;
 }
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  /** Where lines go; stderr by default, so stdout stays free for the console mailer. */
+  write?: (line: string) => void;
+}
+
+/** Field names whose values never reach a log line, at the top level or one level down. */
+const SECRET_FIELDS = [
+  "password",
+  "new_password",
+  "code",
+  "token",
+  "authorization",
+  "secretKey",
+  "apiKey",
+  "auditToken",
+  "databaseUrl",
+];
+const REDACT_PATHS = SECRET_FIELDS.flatMap((name) => [name, `*.${name}`]);
 
 function errorFields(fields: LogFields | undefined): LogFields | undefined {
   const error = fields?.error;
@@ -12,19 +40,57 @@ function errorFields(fields: LogFields | undefined): LogFields | undefined {
   return { ...fields, error: error.message, stack: error.stack };
 }
 
-/** One JSON object a line on stderr, so stdout stays free for the console mailer. */
-export function createLogger(
-  write: (line: string) => void = (l) => process.stderr.write(l),
-): Logger {
-  const emit = (level: string, message: string, fields?: LogFields) =>
-    write(
-      `${JSON.stringify({ time: new Date().toISOString(), level, message, ...errorFields(fields) })}\n`,
-    );
+function wrap(base: pino.Logger): Logger {
+  const at =
+    (level: LogLevel) =>
+    (message: string, fields?: LogFields): void => {
+      if (!base.isLevelEnabled(level)) return;
+      const extra = errorFields(fields);
+      if (extra === undefined) base[level](message);
+      else base[level](extra, message);
+    };
   return {
-    info: (message, fields) => emit("info", message, fields),
-    warn: (message, fields) => emit("warn", message, fields),
-    error: (message, fields) => emit("error", message, fields),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    child: (bindings) => wrap(base.child(bindings)),
   };
 }
 
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+/**
+ * JSON lines (`level`, `time`, `msg`) through pino; a line written while serving a request
+ * carries that request's id, and secret-named fields are redacted.
+ */
+export function createLogger(options: LoggerOptions | ((line: string) => void) = {}): Logger {
+  const { level = "info", write } = typeof options === "function" ? { write: options } : options;
+  const destination =
+    write === undefined
+      ? pino.destination({ dest: 2, sync: true })
+      : { write: (s: string) => write(s) };
+  const base = pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+      // A child bound to a request id already carries one; JSON must not repeat a key.
+      mixin: (_fields, _level, logger) => {
+        const scope = currentRequestScope();
+        if (scope === undefined || "requestId" in logger.bindings()) return {};
+        return { requestId: scope.requestId };
+      },
+    },
+    destination,
+  );
+  return wrap(base);
+}
+
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child: () => silentLogger,
+};

@@ -1,27 +1,63 @@
 import { createApp } from "./app";
 import { ConfigError, loadConfig } from "./config";
-import { createRuntime } from "./runtime";
+import { createLogger } from "./log";
+import { startTracing } from "./observability/tracing";
+import { explainDatabaseError, lockEmbeddedDatabase, settingsInForce } from "./operations/startup";
+import { createRuntime, type Runtime } from "./runtime";
 
 async function main() {
   const config = loadConfig();
-  const runtime = await createRuntime(config);
-  await runtime.start();
-  const app = createApp(runtime).listen({ port: config.port, hostname: "0.0.0.0" });
-  runtime.log.info("listening", {
-    port: app.server?.port,
-    database: runtime.database.kind,
+  const log = createLogger({ level: config.logLevel });
+  const tracing = startTracing();
+  const unlock = config.databaseUrl === undefined ? lockEmbeddedDatabase(config.dataDir) : () => {};
+  let runtime: Runtime;
+  try {
+    runtime = await createRuntime(config, { log });
+    await runtime.start();
+  } catch (error) {
+    unlock();
+    throw explainDatabaseError(config, error);
+  }
+  const app = createApp(runtime).listen({ port: config.port, hostname: config.host });
+  const server = app.server;
+  if (server === null) throw new Error("the HTTP server did not start");
+  log.info("listening", {
+    port: server.port,
+    ...settingsInForce(config),
+    tracing: tracing === undefined ? "off" : "otlp",
   });
 
   let stopping = false;
-  const shutdown = async () => {
+  const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    await app.stop();
+    const startedAt = Date.now();
+    const graceMs = config.shutdownGraceMs;
+    log.info("stopping", { signal, inFlight: server.pendingRequests, graceMs });
+    // The grace period bounds the whole stop, whatever hangs: the process ends by then.
+    setTimeout(() => {
+      log.error("shutdown grace period over: exiting with work unfinished", { graceMs });
+      process.exit(1);
+    }, graceMs).unref();
+    // Stop accepting at once; requests already in flight keep their subscribers until they end.
+    const drained = await Promise.race([
+      server.stop(false).then(() => true),
+      Bun.sleep(Math.floor(graceMs * 0.8)).then(() => false),
+    ]);
+    if (!drained) {
+      log.warn("in-flight requests cut at the end of the grace period", {
+        inFlight: server.pendingRequests,
+      });
+      await server.stop(true);
+    }
     await runtime.stop();
+    unlock();
+    await tracing?.shutdown().catch(() => {});
+    log.info("stopped", { signal, durationMs: Date.now() - startedAt });
     process.exit(0);
   };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 main().catch((error: unknown) => {

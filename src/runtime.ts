@@ -25,6 +25,13 @@ import { createConsoleMailer } from "./mail/console";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
 import { startSweeping } from "./maintenance";
+import {
+  instrumentMailer,
+  instrumentStore,
+  metricsSources,
+  tracedReactor,
+} from "./observability/instrument";
+import { Metrics } from "./observability/metrics";
 import { DispatchOutcomes } from "./password-reset/outcomes";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import {
@@ -72,6 +79,7 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   const keyring = deriveKeyring(config.secretKey ?? loadOrCreateDevSecret(config.dataDir));
   const bus = new EventBus();
   const store = new EventStore(db.db, bus);
+  instrumentStore(store);
   const dataKeys = new DataKeys(db.db, keyring);
   store.registerInline(usersProjection({ dataKeys, keyring }));
   store.registerInline(activeResetCodesProjection);
@@ -93,7 +101,9 @@ export async function createRuntime(
     options.database,
   );
 
-  const mailer = options.mailer ?? chooseMailer(config, log);
+  const subscribed: { name: string; types: string[] }[] = [];
+  const metrics = new Metrics(metricsSources(database, subscribed));
+  const mailer = instrumentMailer(options.mailer ?? chooseMailer(config, log), metrics);
   const mailerDeps = {
     db: database.db,
     store,
@@ -103,14 +113,16 @@ export async function createRuntime(
     mailFrom: config.mailFrom,
     log,
   };
-  const subscribe = (name: string, types: string[], handler: ReactorHandler) =>
-    new Subscription(database.db, store, bus, {
+  const subscribe = (name: string, types: string[], handler: ReactorHandler) => {
+    subscribed.push({ name, types });
+    return new Subscription(database.db, store, bus, {
       name,
       types,
-      handler,
+      handler: tracedReactor(name, handler),
       leaseMs: options.leaseMs,
       log: (message, error) => log.error(message, { error }),
     });
+  };
   const subscriptions = [
     subscribe(
       RESET_MAILER,
@@ -142,6 +154,7 @@ export async function createRuntime(
     ipHashes,
     log,
     mailer,
+    metrics,
     resetOutcomes: new DispatchOutcomes(store, bus),
     subscriptions,
     async start() {
@@ -168,6 +181,7 @@ export async function createRuntime(
       await flushRefusals(runtime, 0).catch((error) =>
         log.warn("flushing refusal tallies failed", { error }),
       );
+      metrics.stop();
       await Promise.all(subscriptions.map((s) => s.stop()));
       await notifier?.stop();
       await unlisten?.();

@@ -1,17 +1,29 @@
 import { parseArgs } from "node:util";
+import { sql } from "kysely";
 import type { AuditEvent } from "../audit/model";
 import { MAX_LIMIT, parseAuditQuery } from "../audit/model";
 import { type AuditPage, queryAuditEvents } from "../audit/service";
 import { ConfigError, loadConfig } from "../config";
 import { HttpError } from "../http/errors";
+import { embeddedDatabaseHolder } from "../operations/startup";
 import { openCore } from "../runtime";
+import { KNOWN_EVENT_TYPES } from "./event-types";
 
-const usage = `usage: bun run audit -- [--email E] [--user-id U] [--type T]... [--from ISO] [--to ISO]
+const usage = `usage: npm run audit -- [--email E] [--user-id U] [--type T]... [--from ISO] [--to ISO]
                       [--after POSITION] [--limit N] [--json | --csv]
 The reset event history, oldest first: a table by default, NDJSON with --json, CSV with --csv.
-Reads DATABASE_URL, or the embedded database under DATA_DIR (stop the server first).`;
+Reads DATABASE_URL, or the embedded database under DATA_DIR (stop the server first).
+Dates are ISO 8601: 2026-01-31, 2026-01-31T09:30, 2026-01-31T09:30:00Z or with an offset.`;
 
 const optionMessage = (error: HttpError) => error.message.replace("query parameter", "option");
+
+/** The option's message, with what a date must look like when a date was refused. */
+function optionDetail(error: HttpError): string {
+  const message = optionMessage(error);
+  const date = message.match(/: (from|to)$/)?.[1] as "from" | "to" | undefined;
+  if (date === undefined) return message;
+  return `invalid option: --${date} "${values[date]}" is not an ISO 8601 date or time (for example 2026-01-31, 2026-01-31T09:30:00Z or 2026-01-31T09:30:00+02:00)`;
+}
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -61,12 +73,13 @@ try {
     after: values.after === undefined ? undefined : [values.after],
   });
 } catch (error) {
-  fail(error instanceof HttpError ? optionMessage(error) : String(error));
+  fail(error instanceof HttpError ? optionDetail(error) : String(error));
 }
 
 let config: ReturnType<typeof loadConfig>;
 try {
-  config = loadConfig();
+  // The terminal reads the log directly: the HTTP API's token plays no part here.
+  config = loadConfig({ ...process.env, AUDIT_TOKEN: undefined });
 } catch (error) {
   fail(error instanceof ConfigError ? `configuration error: ${error.message}` : String(error));
 }
@@ -105,7 +118,29 @@ const write = (e: AuditEvent) => {
   }
 };
 
+if (config.databaseUrl === undefined) {
+  const holder = embeddedDatabaseHolder(config.dataDir);
+  if (holder !== undefined) {
+    fail(
+      `the embedded database under ${config.dataDir} is in use by a running server (pid ${holder}): ` +
+        "stop the server first, or run both on PostgreSQL (DATABASE_URL)",
+    );
+  }
+}
+
 const core = await openCore(config);
+const unknownTypes = (filters.types ?? []).filter((t) => !KNOWN_EVENT_TYPES.includes(t));
+if (unknownTypes.length > 0) {
+  // A type the log holds counts as known too, so a newer event type is never refused.
+  const { rows } = await sql<{ type: string }>`
+    select distinct type from events where type = any(${unknownTypes}::text[])`.execute(core.db);
+  const recorded = new Set(rows.map((r) => r.type));
+  const unknown = unknownTypes.filter((t) => !recorded.has(t));
+  if (unknown.length > 0) {
+    await core.database.close();
+    fail(`unknown --type ${unknown.join(", ")}; known types: ${KNOWN_EVENT_TYPES.join(", ")}`);
+  }
+}
 try {
   let written = 0;
   let after = filters.after;

@@ -22,12 +22,16 @@ export interface Database {
    */
   notify?(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
+  /** Connections of the pool (PostgreSQL only), for the metrics. */
+  poolUse?(): { total: number; idle: number; waiting: number };
 }
 
 export interface DatabaseOptions {
   databaseUrl?: string;
   /** Embedded database directory; undefined keeps it in memory. */
   dataDir?: string;
+  /** An embedded database's starting contents (a PGlite data-directory dump): skips initdb. */
+  loadDataDir?: Blob;
   poolSize?: number;
 }
 
@@ -142,6 +146,7 @@ function openPostgres(url: string, poolSize: number): Database {
     db,
     listen,
     notify,
+    poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await Promise.all([...listeners].map((stop) => stop()));
       const client = notifier;
@@ -152,9 +157,11 @@ function openPostgres(url: string, poolSize: number): Database {
   };
 }
 
-async function openEmbedded(dataDir: string | undefined): Promise<Database> {
+async function openEmbedded(dataDir: string | undefined, loadDataDir?: Blob): Promise<Database> {
   if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
-  const pglite = new PGlite(dataDir === undefined ? undefined : join(dataDir, "pgdata"));
+  const pglite = new PGlite(dataDir === undefined ? undefined : join(dataDir, "pgdata"), {
+    loadDataDir,
+  });
   await pglite.waitReady;
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
   return {
@@ -169,7 +176,7 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === undefined
-    ? openEmbedded(options.dataDir)
+    ? openEmbedded(options.dataDir, options.loadDataDir)
     : openPostgres(options.databaseUrl, options.poolSize ?? 20);
 }
 

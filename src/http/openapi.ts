@@ -1,8 +1,9 @@
 /** Small builders for hand-written OpenAPI operation parts (bodies are validated by our code). */
 
+/** The one error shape; each response gives its own message as the example. */
 export const errorSchema = {
   type: "object",
-  properties: { error: { type: "string", example: "invalid credentials" } },
+  properties: { error: { type: "string", description: "What went wrong, in words" } },
   required: ["error"],
 } as const;
 

@@ -69,7 +69,7 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string | undefined): 
   return groups;
 }
 
-describe.skipIf(!onPostgres)("two server processes on one database", () => {
+describe.skipIf(!onPostgres)("two server processes on one PostgreSQL (TEST_DATABASE_URL)", () => {
   const USERS = 100;
   let deployment: Deployment;
   let servers: ServerProcess[];
@@ -139,7 +139,7 @@ describe.skipIf(!onPostgres)("two server processes on one database", () => {
   });
 });
 
-describe.skipIf(!onPostgres)("kill -9 while sends are in flight, then a restart", () => {
+describe.skipIf(!onPostgres)("kill -9 mid-send, then a restart (needs TEST_DATABASE_URL)", () => {
   const USERS = 20;
   let deployment: Deployment;
 

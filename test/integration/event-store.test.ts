@@ -207,7 +207,7 @@ describe("subscriptions", () => {
   });
 });
 
-describe.skipIf(!onPostgres)("subscriptions across connections (PostgreSQL)", () => {
+describe.skipIf(!onPostgres)("subscriptions across connections (needs TEST_DATABASE_URL)", () => {
   test("a slow transaction that commits after a faster, later one is seen in order, once", async () => {
     const name = `late-${randomUUID()}`;
     const id = stream();

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { type Database, migrate, openDatabase } from "../../src/db";
+import { templateDump } from "./pglite-template";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 export const onPostgres = TEST_DATABASE_URL !== undefined && TEST_DATABASE_URL !== "";
@@ -23,7 +24,7 @@ export async function createTestDatabase(
   options: { migrate?: boolean } = {},
 ): Promise<TestDatabase> {
   if (!onPostgres || TEST_DATABASE_URL === undefined) {
-    const database = await openDatabase({});
+    const database = await openDatabase({ loadDataDir: await templateDump() });
     if (options.migrate !== false) await migrate(database.db);
     return { url: undefined, database, drop: () => database.close() };
   }

@@ -13,6 +13,7 @@ import {
   firstField,
   startFakeMailgun,
 } from "./fake-mailgun";
+import { pgliteTemplate } from "./pglite-template";
 import { testSecret } from "./runtime";
 import { postJson, type ServerProcess, scratchDir, startServer } from "./server";
 
@@ -60,6 +61,7 @@ export async function createDeployment(extra: Env = {}): Promise<Deployment> {
     testDb = await createTestDatabase();
     env.DATABASE_URL = testDb.url as string;
   } else {
+    await pgliteTemplate();
     dir = scratchDir();
     env.DATA_DIR = dir.path;
   }

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { readAnswer } from "./http";
+import { templateDataDir } from "./pglite-template";
 
 export interface ServerProcess {
   url: string;
@@ -17,18 +18,51 @@ export interface ServerProcess {
 
 const root = join(import.meta.dir, "..", "..");
 
-/** A scratch DATA_DIR for an embedded-database server; removed by the returned function. */
+/**
+ * A scratch DATA_DIR for an embedded-database server; removed by the returned function. It
+ * starts from the migrated template when one is built (see pglite-template.ts), so the server
+ * skips initdb.
+ */
 export function scratchDir(): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), "reset-test-"));
+  const template = templateDataDir();
+  if (template !== undefined) cpSync(template, join(path, "pgdata"), { recursive: true });
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** The port of the server's "listening" log line, once it has printed one. */
+export function listeningPort(output: string): number | undefined {
+  for (const line of output.split("\n")) {
+    if (!line.includes('"listening"')) continue;
+    try {
+      const parsed = JSON.parse(line) as { msg?: unknown; port?: unknown };
+      if (parsed.msg === "listening" && typeof parsed.port === "number") return parsed.port;
+    } catch {}
+  }
+  return undefined;
+}
+
+/** The server's JSON log lines (stderr and stdout mixed; other lines skipped). */
+export function logLines(output: string): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  for (const line of output.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {}
+  }
+  return lines;
 }
 
 /**
  * Starts `bun src/main.ts` as a child process on a free port, exactly as a user would, and
  * resolves once it logs that it is listening (or rejects with its output if it exits first).
  */
-export async function startServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
-  const child = Bun.spawn(["bun", "src/main.ts"], {
+export async function startServer(
+  env: Record<string, string | undefined>,
+  options: { command?: string[] } = {},
+): Promise<ServerProcess> {
+  const child = Bun.spawn(options.command ?? ["bun", "src/main.ts"], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", ...env },
     stdin: "ignore",
@@ -40,12 +74,16 @@ export async function startServer(env: Record<string, string | undefined>): Prom
   const port = new Promise<number>((resolve) => {
     resolvePort = resolve;
   });
+  let found = false;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
     for await (const chunk of stream) {
       output += decoder.decode(chunk, { stream: true });
-      const match = output.match(/"message":"listening","port":(\d+)/);
-      if (match?.[1]) resolvePort(Number(match[1]));
+      const port = found ? undefined : listeningPort(output);
+      if (port !== undefined) {
+        found = true;
+        resolvePort(port);
+      }
     }
   };
   void pump(child.stdout);

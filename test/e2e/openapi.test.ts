@@ -1,0 +1,150 @@
+/**
+ * The API docs (CONTRACT §1.5): /openapi renders in a real browser with the network held to
+ * the service's own origin, showing the trigger's operation and its responses, and the
+ * document at /openapi/json lints clean with Redocly's recommended rules.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { browserInstalled, closeBrowser, openPage } from "../support/browser";
+import { createDeployment, type Deployment, TRIGGER } from "../support/e2e";
+import type { ServerProcess } from "../support/server";
+
+const root = join(import.meta.dir, "..", "..");
+let deployment: Deployment;
+let server: ServerProcess;
+let document: {
+  servers: { url: string }[];
+  paths: Record<string, Record<string, Record<string, unknown>>>;
+  components: { schemas?: Record<string, unknown>; securitySchemes: Record<string, unknown> };
+};
+
+beforeAll(async () => {
+  deployment = await createDeployment({ AUDIT_TOKEN: "openapi-test-token-0123456789" });
+  server = await deployment.start();
+  document = (await (await fetch(`${server.url}/openapi/json`)).json()) as typeof document;
+});
+afterAll(async () => {
+  await closeBrowser();
+  await deployment?.close();
+});
+
+describe("the OpenAPI document", () => {
+  test("lints clean with Redocly's recommended rules", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "openapi-lint-"));
+    try {
+      const file = join(dir, "openapi.json");
+      writeFileSync(file, JSON.stringify(document));
+      const child = Bun.spawn(
+        [
+          join(root, "node_modules", ".bin", "redocly"),
+          "lint",
+          "--config",
+          join(root, "redocly.yaml"),
+          file,
+        ],
+        {
+          cwd: root,
+          env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+          stdout: "pipe",
+          stderr: "pipe",
+        },
+      );
+      const [code, out, err] = await Promise.all([
+        child.exited,
+        new Response(child.stdout).text(),
+        new Response(child.stderr).text(),
+      ]);
+      const report = out + err;
+      expect({ code, report }).toEqual({
+        code: 0,
+        report: expect.stringContaining("Your API description is valid"),
+      });
+      expect(report).not.toMatch(/You have \d+ warning/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("public operations need no credentials; audit and /me take the bearer scheme", () => {
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const bearer = path.startsWith("/v1/audit/") || path === "/v1/auth/me";
+        expect({ path, method, security: operation.security }).toEqual({
+          path,
+          method,
+          security: bearer ? [{ bearer: [] }] : [],
+        });
+      }
+    }
+  });
+
+  test("every body-taking operation documents 413, every response X-Request-Id, and no error example is stale", () => {
+    const trigger = document.paths[TRIGGER]?.post as {
+      responses: Record<string, { headers?: Record<string, unknown>; content?: unknown }>;
+    };
+    expect(Object.keys(trigger.responses).sort()).toEqual([
+      "200",
+      "400",
+      "404",
+      "413",
+      "429",
+      "500",
+    ]);
+    for (const item of Object.values(document.paths)) {
+      for (const operation of Object.values(item) as {
+        requestBody?: unknown;
+        responses: Record<string, { headers?: Record<string, unknown> }>;
+      }[]) {
+        if (operation.requestBody !== undefined) expect(operation.responses["413"]).toBeDefined();
+        for (const response of Object.values(operation.responses)) {
+          expect(response.headers?.["X-Request-Id"]).toBeDefined();
+        }
+      }
+    }
+    // "invalid credentials" belongs to login's 401 only, never to the shared error schema.
+    const text = JSON.stringify(document);
+    expect(text.split('"invalid credentials"').length - 1).toBe(1);
+    expect(document.servers).toEqual([{ url: "/", description: "This server" }] as never);
+  });
+});
+
+describe("the /openapi page", () => {
+  test.skipIf(!browserInstalled)(
+    "renders offline from the service's own origin with the trigger's operation and its responses (needs /usr/bin/chromium)",
+    async () => {
+      const session = await openPage(server.url);
+      try {
+        const { page } = session;
+        await page.goto(`${server.url}/openapi`);
+        // The viewer's sidebar lists the operations by tag; open Auth, then the trigger.
+        await page
+          .getByText("Open Group - Auth")
+          .first()
+          .waitFor({ state: "attached", timeout: 30_000 });
+        await page.getByRole("button", { name: /Auth/ }).first().click();
+        await page.getByText("Trigger Password Reset").first().click();
+        await page.getByText("Request body over 16 KiB").first().waitFor({ timeout: 30_000 });
+        // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
+        const text = await page.locator("body").innerText();
+        const responses = text.slice(text.indexOf("Responses"));
+        for (const [status, description] of [
+          ["200", "Password reset email sent successfully"],
+          ["400", "Missing email"],
+          ["404", "User not found"],
+          ["413", "Request body over 16 KiB"],
+          ["429", "Too many requests"],
+          ["500", ""],
+        ]) {
+          expect(responses).toContain(`${status}\n${description}`);
+        }
+        // "Try it" and the examples target the server that served the page.
+        expect(text).toContain(`curl ${server.url}${TRIGGER}`);
+        expect(session.blocked).toEqual([]);
+      } finally {
+        await session.close();
+      }
+    },
+  );
+});
