@@ -1,7 +1,7 @@
 import type { Span } from "@opentelemetry/api";
 import { Elysia } from "elysia";
 import type { UnknownEmailPolicy } from "../config";
-import { requestIdOf } from "../http/request";
+import { clientRequestIdOf, requestIdOf } from "../http/request";
 import type { Logger } from "../log";
 import type { Metrics, TriggerOutcome } from "./metrics";
 import { enterRequestScope, type RequestScope } from "./request-scope";
@@ -65,8 +65,10 @@ export function observability(ctx: ObservedContext) {
         ctx.metrics.countTrigger(triggerOutcome(status, ctx.config.unknownEmail));
       }
       endRequestSpan(scope.span, request.method, pattern, status);
+      const clientRequestId = clientRequestIdOf(request);
       ctx.log.info("request", {
         requestId: scope.requestId,
+        ...(clientRequestId === undefined ? {} : { clientRequestId }),
         method: request.method,
         route: pattern,
         status,

@@ -81,12 +81,15 @@ describe("logs", () => {
   test("one access line per request, with the request id, method, route, status and duration", async () => {
     const email = uniqueEmail("access");
     await register(server.url, email);
-    const id = `access-${crypto.randomUUID()}`;
-    expectAnswer(await trigger(server.url, email, { "x-request-id": id }), 200, SENT_BODY);
-    const missing = `missing-${crypto.randomUUID()}`;
-    expect(
-      (await fetch(`${server.url}/no/such/route`, { headers: { "x-request-id": missing } })).status,
-    ).toBe(404);
+    const sent = `access-${crypto.randomUUID()}`;
+    const answer = await trigger(server.url, email, { "x-request-id": sent });
+    expectAnswer(answer, 200, SENT_BODY);
+    // The service makes the request id (answered in X-Request-Id); the client's is kept apart.
+    const id = answer.headers.get("x-request-id") ?? "";
+    expect(id).not.toBe(sent);
+    const missingAnswer = await fetch(`${server.url}/no/such/route`);
+    expect(missingAnswer.status).toBe(404);
+    const missing = missingAnswer.headers.get("x-request-id") ?? "";
 
     const access = (requestId: string) =>
       logLines(server.output()).filter((l) => l.msg === "request" && l.requestId === requestId);
@@ -99,6 +102,7 @@ describe("logs", () => {
       method: "POST",
       route: TRIGGER,
       status: 200,
+      clientRequestId: sent,
       durationMs: expect.any(Number),
     });
     const [unmatched] = await waitFor(() => access(missing).length > 0 && access(missing));
