@@ -7,6 +7,7 @@ import { errorResponse, HttpError } from "./http/errors";
 import { requestIdOf } from "./http/request";
 import { operationsRoutes } from "./operations/routes";
 import { passwordResetRoutes } from "./password-reset/routes";
+import { webhookRoutes } from "./webhooks/routes";
 
 /** Builds the HTTP app from the feature modules; no I/O happens here. */
 export function createApp(ctx: AppContext) {
@@ -54,7 +55,8 @@ export function createApp(ctx: AppContext) {
     .use(operationsRoutes(ctx))
     .use(accountRoutes(ctx))
     .use(passwordResetRoutes(ctx))
-    .use(auditRoutes(ctx));
+    .use(auditRoutes(ctx))
+    .use(webhookRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -21,6 +21,8 @@ export interface Config {
   rateLimits: boolean;
   trustProxy: boolean;
   auditToken: string | undefined;
+  /** Mailgun's HTTP webhook signing key; undefined turns the delivery webhook off (503). */
+  webhookSigningKey: string | undefined;
 }
 
 /** A configuration error names the variable in one line; main prints it without a stack. */
@@ -145,5 +147,6 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimits: flag(env, "RATE_LIMITS", true),
     trustProxy: flag(env, "TRUST_PROXY", false),
     auditToken,
+    webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
   };
 }

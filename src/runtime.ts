@@ -4,6 +4,7 @@ import {
   passwordChangedMailer,
 } from "../projections/password-changed-mailer";
 import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
+import { sentMessagesProjection } from "../projections/sent-messages";
 import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
 import type { Config } from "./config";
@@ -61,6 +62,7 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   store.registerInline(usersProjection({ dataKeys, keyring }));
   store.registerInline(activeResetCodesProjection);
   store.registerInline(sessionsProjection);
+  store.registerInline(sentMessagesProjection);
   return { database: db, db: db.db, keyring, bus, store, dataKeys };
 }
 

@@ -73,6 +73,8 @@ export interface FakeMailgun {
   readonly messages: readonly FakeMessage[];
   readonly attempts: readonly FakeAttempt[];
   readonly mode: FakeMode;
+  /** Called for each message once it is accepted (fake-mailgun-webhooks.ts reports on it). */
+  onAccepted: ((message: FakeMessage) => void) | undefined;
   failNext(n: number, failure: FailureSpec): void;
   setMode(mode: FakeMode): Promise<void>;
   waitFor(predicate: Predicate, timeoutMs?: number): Promise<readonly FakeMessage[]>;
@@ -226,8 +228,16 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
     }
 
     const id = `<${Date.now()}.${crypto.randomUUID()}@${domain}>`;
-    messages.push({ id, domain, fields, headers: attempt.headers, receivedAt: attempt.receivedAt });
+    const accepted = {
+      id,
+      domain,
+      fields,
+      headers: attempt.headers,
+      receivedAt: attempt.receivedAt,
+    };
+    messages.push(accepted);
     attempt.messageId = id;
+    fake.onAccepted?.(accepted);
     return finish(attempt, json(200, { id, message: "Queued. Thank you." }), "accepted");
   }
 
@@ -321,6 +331,7 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
     get mode() {
       return mode;
     },
+    onAccepted: undefined,
     failNext(n, failure) {
       for (let i = 0; i < n; i++) failures.push(failure);
     },

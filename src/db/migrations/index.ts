@@ -5,6 +5,7 @@ import * as passwordReset from "./0003-password-reset";
 import * as sessions from "./0004-sessions";
 import * as auditIndexes from "./0005-audit-indexes";
 import * as resetCodesByUser from "./0006-reset-codes-by-user";
+import * as deliveryReportsAndAuditStats from "./0010-delivery-reports-and-audit-stats";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   "0004-sessions": sessions,
   "0005-audit-indexes": auditIndexes,
   "0006-reset-codes-by-user": resetCodesByUser,
+  "0010-delivery-reports-and-audit-stats": deliveryReportsAndAuditStats,
 };
 
 export const migrationProvider: MigrationProvider = {
