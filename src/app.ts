@@ -1,6 +1,7 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import { accountRoutes } from "./accounts/routes";
+import { auditPageRoutes } from "./audit/page";
 import { auditRoutes } from "./audit/routes";
 import type { AppContext } from "./context";
 import { errorResponse, HttpError } from "./http/errors";
@@ -56,6 +57,7 @@ export function createApp(ctx: AppContext) {
     .use(accountRoutes(ctx))
     .use(passwordResetRoutes(ctx))
     .use(auditRoutes(ctx))
+    .use(auditPageRoutes())
     .use(webhookRoutes(ctx));
 }
 

@@ -93,10 +93,19 @@ export interface WebhookReporter {
   stop(): void;
 }
 
-/** From now on, every message the fake accepts is reported to the service, once per recipient. */
+/**
+ * From now on, every message the fake accepts is reported to the service, once per recipient.
+ * `ready` holds a report back until the service can know the message (its Sent event recorded),
+ * as Mailgun's SMTP round trip does in practice.
+ */
 export function reportAccepted(
   fake: FakeMailgun,
-  options: { post: Poster; signingKey: string; event?: ReportEvent },
+  options: {
+    post: Poster;
+    signingKey: string;
+    event?: ReportEvent;
+    ready?: (message: FakeMessage) => Promise<unknown>;
+  },
 ): WebhookReporter {
   const posted: WebhookReporter["posted"] = [];
   fake.onAccepted = (message) => {
@@ -111,13 +120,13 @@ export function reportAccepted(
       };
       posted.push(entry);
       // After the send's answer, as Mailgun reports: never inside it.
-      setTimeout(() => {
-        options.post(entry.body).then(
-          (answer) => {
-            entry.answer = answer;
-          },
-          () => {},
-        );
+      setTimeout(async () => {
+        try {
+          await options.ready?.(message);
+          entry.answer = await options.post(entry.body);
+        } catch {
+          // The test waiting for the report's event fails with its own message.
+        }
       }, 0);
     }
   };
