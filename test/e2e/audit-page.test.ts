@@ -175,7 +175,7 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
       expect(stored).toEqual({ session: [TOKEN], local: 0 });
       expect(await page.locator("#download-csv").getAttribute("href")).not.toContain(TOKEN);
 
-      await page.screenshot({ path: SCREENSHOT, fullPage: false });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
       expect(session.blocked).toEqual([]);
       expect(session.errors).toEqual([]);
     } finally {

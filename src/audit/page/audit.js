@@ -90,7 +90,7 @@ function drawChart(stats) {
   const chart = $("chart");
   chart.replaceChildren();
   const width = 1000;
-  const height = 220;
+  const height = 180;
   const left = 40;
   const bottom = 24;
   const plotWidth = width - left - 8;
@@ -108,11 +108,12 @@ function drawChart(stats) {
     role: "img",
     "aria-label": `${stats.buckets.length} ${stats.bucket} buckets from ${shownTime(stats.from)} to ${shownTime(stats.to)}: ${SERIES.map((s, i) => `${totals[i]} ${s.label.toLowerCase()}`).join(", ")}`,
   });
-  for (const fraction of [0, 0.5, 1]) {
-    const y = 10 + plotHeight * (1 - fraction);
+  // Whole numbers only: counts have no halves.
+  for (const tick of new Set([0, Math.round(max / 2), max])) {
+    const y = 10 + plotHeight * (1 - tick / max);
     root.append(svg("line", { class: "grid", x1: left, x2: width - 8, y1: y, y2: y }));
     const label = svg("text", { class: "axis", x: left - 6, y: y + 4, "text-anchor": "end" });
-    label.textContent = String(Math.round(max * fraction));
+    label.textContent = String(tick);
     root.append(label);
   }
   const labelEvery = Math.ceil(stats.buckets.length / 8);
