@@ -5,8 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes, randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { sql } from "kysely";
 import { resetStreamId } from "../../src/password-reset/streams";
+import { onPostgres } from "../support/database";
 import { appClient, type HttpAnswer, type Send } from "../support/http";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
@@ -217,3 +219,43 @@ describe("GET /v1/audit/events?format=", () => {
     });
   });
 });
+
+describe.skipIf(!onPostgres)(
+  "bun run audit:stats (needs TEST_DATABASE_URL: a second process on the database)",
+  () => {
+    const root = join(import.meta.dir, "..", "..");
+    const cli = (...args: string[]) =>
+      Bun.spawnSync(["bun", "src/cli/audit-stats.ts", ...args], {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          DATABASE_URL: t.testDb.url,
+          SECRET_KEY: Buffer.from(t.runtime.config.secretKey ?? []).toString("hex"),
+        },
+      });
+
+    test("--json prints what the API answers; the table one line per bucket", async () => {
+      const range = ["--from", iso(H), "--to", iso(H + 48 * HOUR), "--bucket", "day"];
+      const json = cli(...range, "--json", "--email", ALICE);
+      expect(json.exitCode).toBe(0);
+      const api = await ok(
+        `from=${iso(H)}&to=${iso(H + 48 * HOUR)}&bucket=day&email=${encodeURIComponent(ALICE)}`,
+      );
+      expect(JSON.parse(json.stdout.toString())).toEqual(api);
+
+      const table = cli(...range);
+      expect(table.exitCode).toBe(0);
+      const lines = table.stdout.toString().trimEnd().split("\n");
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toContain("PasswordResetRequested");
+      expect(lines[1]).toStartWith(iso(H));
+    });
+
+    test("a bad option: exit 2 and one line naming it", () => {
+      const bad = cli("--bucket", "week");
+      expect(bad.exitCode).toBe(2);
+      expect(bad.stderr.toString()).toBe("invalid option: bucket\n");
+    });
+  },
+);
