@@ -79,8 +79,7 @@ const weight = sql`case when e.type = 'PasswordResetRejected' and jsonb_typeof(e
 
 /**
  * Counts by type per bucket. One account: its streams' events, through the stream index. All
- * accounts: the hourly roll-up up to its checkpoint plus the events committed after it, read in
- * one statement so that no event is counted twice or missed.
+ * accounts: the hourly roll-up up to its checkpoint plus the events committed after it.
  */
 export async function auditStats(ctx: AuditContext, query: StatsQuery): Promise<StatsBody> {
   const { bucket, from, to } = query;
@@ -95,17 +94,29 @@ export async function auditStats(ctx: AuditContext, query: StatsQuery): Promise<
       group by 1, 2`.execute(ctx.db));
   } else {
     await rollUp(ctx);
-    ({ rows } = await sql<(typeof rows)[number]>`
-      with cp as (select last_transaction_id as t, last_position as p from audit_stats_checkpoint where id = 1),
-      counts as (
-        select date_trunc(${bucket}, h.hour, 'UTC') as bucket, h.type, h.count as n
-        from audit_stats_hourly h where h.hour >= ${from} and h.hour < ${to}
-        union all
-        select date_trunc(${bucket}, e.recorded_at, 'UTC'), e.type, ${weight}
-        from cp join events e on (e.transaction_id, e.global_position) > (cp.t, cp.p)
-        where e.recorded_at >= ${from} and e.recorded_at < ${to}
-      )
-      select bucket, type, sum(n) as n from counts group by 1, 2`.execute(ctx.db));
+    // One snapshot for the checkpoint, the roll-up and the tail: nothing counted twice or missed.
+    rows = await ctx.db
+      .transaction()
+      .setIsolationLevel("repeatable read")
+      .execute(async (trx) => {
+        const { rows: cps } = await sql<{ t: string; p: string }>`
+          select last_transaction_id::text as t, last_position::text as p
+          from audit_stats_checkpoint where id = 1`.execute(trx);
+        const cp = cps[0] ?? { t: "0", p: "0" };
+        // The checkpoint as constants, so the tail is read through the commit-order index.
+        const { rows: counted } = await sql<(typeof rows)[number]>`
+          with counts as (
+            select date_trunc(${bucket}, h.hour, 'UTC') as bucket, h.type, h.count as n
+            from audit_stats_hourly h where h.hour >= ${from} and h.hour < ${to}
+            union all
+            select date_trunc(${bucket}, e.recorded_at, 'UTC'), e.type, ${weight}
+            from events e
+            where (e.transaction_id, e.global_position) > (${cp.t}::xid8, ${cp.p}::bigint)
+              and e.recorded_at >= ${from} and e.recorded_at < ${to}
+          )
+          select bucket, type, sum(n) as n from counts group by 1, 2`.execute(trx);
+        return counted;
+      });
   }
 
   const byStart = new Map<number, Record<string, number>>();
@@ -125,7 +136,7 @@ export async function auditStats(ctx: AuditContext, query: StatsQuery): Promise<
 /**
  * Adds every event below the commit horizon and after the checkpoint to the hourly roll-up, and
  * moves the checkpoint to the horizon, in one transaction. When another caller is already doing
- * it, this one skips: its read still counts the events after whichever checkpoint it sees.
+ * it, this one skips: its read counts the events after whichever checkpoint it sees.
  */
 export async function rollUp(ctx: Pick<AuditContext, "db">): Promise<void> {
   await ctx.db.transaction().execute(async (trx) => {
