@@ -127,7 +127,7 @@ type CountRow = { bucket: Date | string | number; type: string; n: string | numb
  * events would otherwise be counted in both parts).
  */
 async function allAccounts(ctx: Pick<AuditContext, "db">, query: StatsQuery): Promise<CountRow[]> {
-  const { bucket, from, to } = query;
+  const { from, to } = query;
   const now = Date.now();
   if (now - (lastRollUp.get(ctx.db) ?? 0) >= ROLL_UP_EVERY_MS) {
     lastRollUp.set(ctx.db, now);
