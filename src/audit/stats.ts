@@ -88,10 +88,12 @@ export async function auditStats(ctx: AuditContext, query: StatsQuery): Promise<
     const streams =
       (await streamsFor(ctx, { email: query.email, userId: query.userId, limit: 1 })) ?? [];
     ({ rows } = await sql<(typeof rows)[number]>`
-      select date_trunc(${bucket}, e.recorded_at, 'UTC') as bucket, e.type, sum(${weight}) as n
-      from events e
-      where e.stream_id = any(${streams}::text[]) and e.recorded_at >= ${from} and e.recorded_at < ${to}
-      group by 1, 2`.execute(ctx.db));
+      select bucket, jsonb_object_agg(type, n) as counts from (
+        select date_trunc(${bucket}, e.recorded_at, 'UTC') as bucket, e.type, sum(${weight}) as n
+        from events e
+        where e.stream_id = any(${streams}::text[]) and e.recorded_at >= ${from} and e.recorded_at < ${to}
+        group by 1, 2
+      ) counted group by bucket`.execute(ctx.db));
   } else {
     rows = await allAccounts(ctx, query);
   }
@@ -103,7 +105,8 @@ export async function auditStats(ctx: AuditContext, query: StatsQuery): Promise<
     const start = Number.isNaN(at) ? new Date(row.bucket as string).getTime() : at;
     const key = Math.floor(start / size) * size;
     const counts = byStart.get(key) ?? {};
-    counts[row.type] = (counts[row.type] ?? 0) + Number(row.n);
+    for (const [type, n] of Object.entries(row.counts))
+      counts[type] = (counts[type] ?? 0) + Number(n);
     byStart.set(key, counts);
   }
   const buckets: StatsBody["buckets"] = [];
@@ -117,8 +120,8 @@ export async function auditStats(ctx: AuditContext, query: StatsQuery): Promise<
 const ROLL_UP_EVERY_MS = 1000;
 const lastRollUp = new WeakMap<object, number>();
 
-/** A count of one type in one bucket (or hour: several rows of one bucket and type add up). */
-type CountRow = { bucket: Date | string | number; type: string; n: string | number };
+/** Counts by type in one bucket, or in one hour of it (the hours of a bucket add up). */
+type CountRow = { bucket: Date | string | number; counts: Record<string, number | string> };
 
 /**
  * The roll-up in the range plus the events after its checkpoint. The checkpoint goes into the
@@ -138,20 +141,20 @@ async function allAccounts(ctx: Pick<AuditContext, "db">, query: StatsQuery): Pr
       select last_transaction_id::text as t, last_position::text as p
       from audit_stats_checkpoint where id = 1`.execute(ctx.db);
     const cp = cps[0] ?? { t: "0", p: "0" };
-    // Hour rows as they are stored: summing into buckets is left to the caller, which does it
-    // far faster than a grouped sum in SQL (bigint sums run in numeric).
+    // Hour rows as they are stored: summing them into buckets is left to the caller.
     const { rows } = await sql<CountRow & { seen: string }>`
       with counts as (
-        select h.hour as bucket, h.type, h.count as n
-        from audit_stats_hourly h where h.hour >= ${from} and h.hour < ${to}
+        select h.hour, h.counts from audit_stats_hourly h where h.hour >= ${from} and h.hour < ${to}
         union all
-        select date_trunc('hour', e.recorded_at, 'UTC'), e.type, sum(${weight})::bigint
-        from events e
-        where (e.transaction_id, e.global_position) > (${cp.t}::xid8, ${cp.p}::bigint)
-          and e.recorded_at >= ${from} and e.recorded_at < ${to}
-        group by 1, 2
+        select hour, jsonb_object_agg(type, n) from (
+          select date_trunc('hour', e.recorded_at, 'UTC') as hour, e.type, sum(${weight}) as n
+          from events e
+          where (e.transaction_id, e.global_position) > (${cp.t}::xid8, ${cp.p}::bigint)
+            and e.recorded_at >= ${from} and e.recorded_at < ${to}
+          group by 1, 2
+        ) tail group by hour
       )
-      select (extract(epoch from counts.bucket) * 1000)::bigint as bucket, counts.type, counts.n, c.seen
+      select (extract(epoch from counts.hour) * 1000)::bigint as bucket, counts.counts, c.seen
       from counts, (select last_transaction_id::text as seen from audit_stats_checkpoint where id = 1) c`.execute(
       ctx.db,
     );
@@ -175,15 +178,21 @@ export async function rollUp(ctx: Pick<AuditContext, "db">): Promise<void> {
     await sql`
       with s as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon),
       added as (
-        select date_trunc('hour', e.recorded_at, 'UTC') as hour, e.type, sum(${weight}) as n
-        from events e, s
-        where (e.transaction_id, e.global_position) > (${cp.t}::xid8, ${cp.p}::bigint)
-          and e.transaction_id < s.horizon
-        group by 1, 2
+        select hour, jsonb_object_agg(type, n) as counts from (
+          select date_trunc('hour', e.recorded_at, 'UTC') as hour, e.type, sum(${weight}) as n
+          from events e, s
+          where (e.transaction_id, e.global_position) > (${cp.t}::xid8, ${cp.p}::bigint)
+            and e.transaction_id < s.horizon
+          group by 1, 2
+        ) by_type group by hour
       ),
       counted as (
-        insert into audit_stats_hourly (hour, type, count) select hour, type, n from added
-        on conflict (hour, type) do update set count = audit_stats_hourly.count + excluded.count
+        insert into audit_stats_hourly (hour, counts) select hour, counts from added
+        on conflict (hour) do update set counts = (
+          select jsonb_object_agg(k, coalesce((audit_stats_hourly.counts->>k)::bigint, 0)
+                                     + coalesce((excluded.counts->>k)::bigint, 0))
+          from (select jsonb_object_keys(audit_stats_hourly.counts)
+                union select jsonb_object_keys(excluded.counts)) as keys(k))
       )
       update audit_stats_checkpoint set last_transaction_id = s.horizon, last_position = 0
       from s where id = 1 and s.horizon > last_transaction_id`.execute(trx);

@@ -33,12 +33,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )`.execute(db);
   await sql`create index webhook_tokens_by_age on webhook_tokens (seen_at)`.execute(db);
 
+  // One row per hour, its counts by type in one object: a month is 720 rows whatever the types.
   await sql`
     create table audit_stats_hourly (
-      hour timestamptz not null,
-      type text not null,
-      count bigint not null,
-      primary key (hour, type)
+      hour timestamptz primary key,
+      counts jsonb not null
     )`.execute(db);
   await sql`
     create table audit_stats_checkpoint (
