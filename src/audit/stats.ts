@@ -119,15 +119,17 @@ export async function auditStats(ctx: AuditContext, query: StatsQuery): Promise<
 /** How often a process rolls the log up; reads in between count the short tail themselves. */
 const ROLL_UP_EVERY_MS = 1000;
 const lastRollUp = new WeakMap<object, number>();
+/** The roll-up's checkpoint as this process last saw it; each read checks it is still current. */
+const knownCheckpoint = new WeakMap<object, { t: string; p: string }>();
 
 /** Counts by type in one bucket, or in one hour of it (the hours of a bucket add up). */
 type CountRow = { bucket: Date | string | number; counts: Record<string, number | string> };
 
 /**
  * The roll-up in the range plus the events after its checkpoint. The checkpoint goes into the
- * statement as constants, so the tail is read through the commit-order index; the statement also
- * returns the checkpoint it saw, and is read again if a roll-up moved it in between (the moved
- * events would otherwise be counted in both parts).
+ * statement as constants (as this process last saw it), so the tail is read through the
+ * commit-order index; the statement also returns the checkpoint it saw, and is read again if a
+ * roll-up had moved it (the moved events would otherwise be counted in both parts).
  */
 async function allAccounts(ctx: Pick<AuditContext, "db">, query: StatsQuery): Promise<CountRow[]> {
   const { from, to } = query;
@@ -137,10 +139,14 @@ async function allAccounts(ctx: Pick<AuditContext, "db">, query: StatsQuery): Pr
     await rollUp(ctx);
   }
   for (;;) {
-    const { rows: cps } = await sql<{ t: string; p: string }>`
-      select last_transaction_id::text as t, last_position::text as p
-      from audit_stats_checkpoint where id = 1`.execute(ctx.db);
-    const cp = cps[0] ?? { t: "0", p: "0" };
+    let cp = knownCheckpoint.get(ctx.db);
+    if (cp === undefined) {
+      const { rows: cps } = await sql<{ t: string; p: string }>`
+        select last_transaction_id::text as t, last_position::text as p
+        from audit_stats_checkpoint where id = 1`.execute(ctx.db);
+      cp = cps[0] ?? { t: "0", p: "0" };
+      knownCheckpoint.set(ctx.db, cp);
+    }
     // Hour rows as they are stored: summing them into buckets is left to the caller.
     const { rows } = await sql<CountRow & { seen: string }>`
       with counts as (
@@ -159,7 +165,10 @@ async function allAccounts(ctx: Pick<AuditContext, "db">, query: StatsQuery): Pr
       ctx.db,
     );
     // No rows: nothing in the range on either side of any checkpoint.
-    if (rows.every((r) => r.seen === cp.t)) return rows;
+    const seen = rows[0]?.seen;
+    if (seen === undefined || seen === cp.t) return rows;
+    // Rolled up since (by any process): count again from where the roll-up now ends.
+    knownCheckpoint.set(ctx.db, { t: seen, p: "0" });
   }
 }
 
