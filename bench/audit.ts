@@ -315,12 +315,12 @@ Seeding took ${seeding}; then VACUUM ANALYZE.
 One client, sequential, over HTTP (keep-alive), after ${WARMUP} warm-up requests per kind; each
 request asks about a different random user; default \`limit\` (100). ${
         wrong === 0
-          ? "Every history answer matched the seed (event count, UserRegistered first with its email unsealed); every stats answer had its 720 hour buckets, and the whole period's counts summed to the log's event count."
+          ? "Every history answer matched the seed (event count, UserRegistered first with its email unsealed); every stats answer had its 720 or 721 hour buckets, and the whole period's counts summed to the log's event count."
           : `**${wrong} answers did not match the seed.**`
       }
 Stats: ${
         reuseUrl
-          ? `the first read took ${ms(rollUp.ms)} ms (the reused database may have been rolled up already)`
+          ? `the first read took ${ms(rollUp.ms)} ms (unless the reused database was rolled up before)`
           : `the first read rolled the seeded log up by hour in ${ms(rollUp.ms)} ms`
       } (once; later reads add only the events committed since, and read the roll-up plus that tail).
 
