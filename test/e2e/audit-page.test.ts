@@ -183,6 +183,49 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
     }
   });
 
+  test("an erased person shows as [erased]; searching by user id finds the same history", async () => {
+    const gone = "page.erased@example.com";
+    const { id } = await register(server.url, gone);
+    expect((await trigger(server.url, gone)).status).toBe(200);
+    const erased = await fetch(`${server.url}/v1/audit/users/${id}/personal-data`, {
+      method: "DELETE",
+      headers: auth,
+    });
+    expect(erased.status).toBe(204);
+    // The events API shows a commit once every older transaction has ended.
+    await waitFor(
+      async () =>
+        ((await get(`/v1/audit/events?user_id=${id}`)) as { events: Shown[] }).events.some(
+          (e) => e.type === "PersonalDataErased",
+        ),
+      { what: "the erasure in the audit API" },
+    );
+
+    const session = await openPage(server.url);
+    try {
+      const { page } = session;
+      await page.goto(`${server.url}/audit`);
+      await page.getByLabel("Audit token").fill(TOKEN);
+      await page.keyboard.press("Enter");
+      await page.getByLabel("Search by").selectOption("user_id");
+      await page.getByLabel(/Email or user id/).fill(id);
+      await page.keyboard.press("Enter");
+      await page.locator("#results:not([hidden]) .request").first().waitFor();
+      const requested = await page
+        .locator('article[data-request] li[data-step="Requested"]')
+        .textContent();
+      expect(requested).toContain("from [erased], [erased]");
+      const account = await page.locator("#timeline").textContent();
+      expect(account).toContain("Registered [erased]");
+      expect(account).toContain("Personal data erased");
+      expect(account).not.toContain(gone);
+      expect(session.blocked).toEqual([]);
+      expect(session.errors).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
   test("keyboard only: tab from the token field through the search form, labelled controls", async () => {
     const session = await openPage(server.url);
     try {
