@@ -89,6 +89,46 @@ export type PasswordResetCompleted = Event<
   { requestId: string; userId: string; sealedIp: string; sealedUserAgent: string }
 >;
 
+/**
+ * What the provider reported about a sent email after accepting it (a Mailgun webhook): one
+ * event per report, `reportId` the provider's own event id. No recipient, no bounce text: the
+ * address is personal data and the stream already says whose email it was.
+ */
+export type DeliveryReportData = {
+  providerMessageId: string;
+  reportId: string;
+  /** When the provider saw it happen (the webhook's own timestamp). */
+  reportedAt: string;
+  /** Failures only: the provider's reason (`bounce`, `suppress-bounce`, …) and SMTP code. */
+  reason?: string;
+  code?: number;
+};
+
+export type PasswordResetEmailDelivered = Event<
+  "PasswordResetEmailDelivered",
+  DeliveryReportData & { requestId: string }
+>;
+/** A permanent failure: the address will not take this email. */
+export type PasswordResetEmailBounced = Event<
+  "PasswordResetEmailBounced",
+  DeliveryReportData & { requestId: string }
+>;
+/** A temporary failure: the provider keeps trying. */
+export type PasswordResetEmailDeferred = Event<
+  "PasswordResetEmailDeferred",
+  DeliveryReportData & { requestId: string }
+>;
+export type PasswordResetEmailComplained = Event<
+  "PasswordResetEmailComplained",
+  DeliveryReportData & { requestId: string }
+>;
+
+export type PasswordResetDeliveryReport =
+  | PasswordResetEmailDelivered
+  | PasswordResetEmailBounced
+  | PasswordResetEmailDeferred
+  | PasswordResetEmailComplained;
+
 export type PasswordResetEvent =
   | PasswordResetRequested
   | PasswordResetRejected
@@ -96,7 +136,8 @@ export type PasswordResetEvent =
   | PasswordResetEmailSent
   | PasswordResetEmailFailed
   | PasswordResetCodeRejected
-  | PasswordResetCompleted;
+  | PasswordResetCompleted
+  | PasswordResetDeliveryReport;
 
 export const passwordResetStreamPrefix = "password-reset-";
 /** Failed codes that named no known request: one stream per client (keyed hash of the IP). */

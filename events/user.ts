@@ -1,4 +1,5 @@
 import type { Event } from "../src/event-store";
+import type { DeliveryReportData } from "./password-reset";
 
 /** Values named `sealed…` are sealed under the user's data key; erasure makes them unreadable. */
 export type UserRegistered = Event<
@@ -32,6 +33,30 @@ export type PasswordChangedNoticeFailed = Event<
   { changeEventId: string; reason: string; status?: number; attempts: number }
 >;
 
+/** The provider's reports on a sent notice, as for reset emails (`DeliveryReportData`). */
+export type PasswordChangedNoticeDelivered = Event<
+  "PasswordChangedNoticeDelivered",
+  DeliveryReportData & { changeEventId: string }
+>;
+export type PasswordChangedNoticeBounced = Event<
+  "PasswordChangedNoticeBounced",
+  DeliveryReportData & { changeEventId: string }
+>;
+export type PasswordChangedNoticeDeferred = Event<
+  "PasswordChangedNoticeDeferred",
+  DeliveryReportData & { changeEventId: string }
+>;
+export type PasswordChangedNoticeComplained = Event<
+  "PasswordChangedNoticeComplained",
+  DeliveryReportData & { changeEventId: string }
+>;
+
+export type PasswordChangedNoticeReport =
+  | PasswordChangedNoticeDelivered
+  | PasswordChangedNoticeBounced
+  | PasswordChangedNoticeDeferred
+  | PasswordChangedNoticeComplained;
+
 export type PersonalDataErased = Event<"PersonalDataErased", { userId: string }>;
 
 export type UserEvent =
@@ -40,6 +65,7 @@ export type UserEvent =
   | PasswordChanged
   | PasswordChangedNoticeSent
   | PasswordChangedNoticeFailed
+  | PasswordChangedNoticeReport
   | PersonalDataErased;
 
 export const userStreamId = (userId: string) => `user-${userId}`;

@@ -1,5 +1,6 @@
 import { type AnyElysia, Elysia } from "elysia";
 import { accountRoutes } from "./accounts/routes";
+import { auditPageRoutes } from "./audit/page";
 import { auditRoutes } from "./audit/routes";
 import type { AppContext } from "./context";
 import { errorResponse, HttpError } from "./http/errors";
@@ -8,6 +9,7 @@ import { requestIdOf } from "./http/request";
 import { observability } from "./observability/http";
 import { operationsRoutes } from "./operations/routes";
 import { passwordResetRoutes } from "./password-reset/routes";
+import { webhookRoutes } from "./webhooks/routes";
 
 /** Builds the HTTP app from the feature modules; no I/O happens here. */
 export function createApp(ctx: AppContext) {
@@ -36,7 +38,9 @@ export function createApp(ctx: AppContext) {
     .use(operationsRoutes(ctx))
     .use(accountRoutes(ctx))
     .use(passwordResetRoutes(ctx))
-    .use(auditRoutes(ctx));
+    .use(auditRoutes(ctx))
+    .use(auditPageRoutes())
+    .use(webhookRoutes(ctx));
   return app;
 }
 

@@ -31,6 +31,8 @@ export interface Config {
   /** How many proxies in front append to X-Forwarded-For (0: the socket's address is the client). */
   trustProxy: number;
   auditToken: string | undefined;
+  /** Mailgun's HTTP webhook signing key; undefined turns the delivery webhook off (503). */
+  webhookSigningKey: string | undefined;
 }
 
 /** A configuration error names the variable in one line; main prints it without a stack. */
@@ -180,5 +182,6 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimits: flag(env, "RATE_LIMITS", true),
     trustProxy: trustedHops(env, "TRUST_PROXY"),
     auditToken,
+    webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
   };
 }

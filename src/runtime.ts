@@ -5,6 +5,7 @@ import {
 } from "../projections/password-changed-mailer";
 import { resetCodeKeysProjection } from "../projections/reset-code-keys";
 import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
+import { sentMessagesProjection } from "../projections/sent-messages";
 import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
 import type { Config } from "./config";
@@ -85,6 +86,7 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   store.registerInline(activeResetCodesProjection);
   store.registerInline(sessionsProjection);
   store.registerInline(resetCodeKeysProjection);
+  store.registerInline(sentMessagesProjection);
   const codeKeys = new CodeKeys(db.db, keyring);
   const ipHashes = new IpHashes(db.db, keyring);
   return { database: db, db: db.db, keyring, bus, store, dataKeys, codeKeys, ipHashes };

@@ -18,9 +18,9 @@ export const MAX_LIMIT = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string) => UUID.test(value);
 const TYPE = /^[A-Za-z]{1,64}$/;
-const invalid = (name: string) => new HttpError(400, `invalid query parameter: ${name}`);
+export const invalid = (name: string) => new HttpError(400, `invalid query parameter: ${name}`);
 
-function instant(value: string, name: string): Date {
+export function instant(value: string, name: string): Date {
   // ISO 8601: a date, optionally a time and zone. Date.parse alone accepts too much and rolls
   // impossible dates over (2024-02-30 would become March 1), so every field is checked.
   const m = value.match(

@@ -4,8 +4,17 @@ import { HttpError } from "../http/errors";
 import { apiError, jsonResponse } from "../http/openapi";
 import { requestIdOf } from "../http/request";
 import { constantTimeEqual } from "../privacy";
-import { isUuid, parseAuditQuery, queryParams } from "./model";
+import { CSV_HEADER, type ExportFormat, exportLine, exportTypes } from "./export";
+import {
+  type AuditFilters,
+  invalid,
+  isUuid,
+  MAX_LIMIT,
+  parseAuditQuery,
+  queryParams,
+} from "./model";
 import { erasePersonalData, queryAuditEvents } from "./service";
+import { auditStats, parseStatsQuery } from "./stats";
 
 /** Bearer AUDIT_TOKEN, compared in constant time; the API is off when no token is configured. */
 function authorize(ctx: AppContext, request: Request): void {
@@ -52,13 +61,66 @@ const authErrors = {
   "503": jsonResponse("No AUDIT_TOKEN configured", apiError("audit api disabled")),
 };
 
+function exportFormat(values: string[] | undefined): ExportFormat | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  const [format] = values;
+  if (values.length > 1 || (format !== "ndjson" && format !== "csv")) throw invalid("format");
+  return format;
+}
+
+/**
+ * The whole history for the filters as one download, page after page. The first page is read
+ * before answering, so a bad `after` is still a 400.
+ */
+async function exportResponse(
+  ctx: AppContext,
+  filters: AuditFilters,
+  format: ExportFormat,
+): Promise<Response> {
+  const encoder = new TextEncoder();
+  let page = await queryAuditEvents(ctx, { ...filters, limit: MAX_LIMIT });
+  let started = false;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const lines = page.events.map((e) => `${exportLine(format, e)}\n`);
+      if (!started && format === "csv") lines.unshift(`${CSV_HEADER}\n`);
+      started = true;
+      if (lines.length > 0) controller.enqueue(encoder.encode(lines.join("")));
+      if (page.next_after === null) {
+        controller.close();
+        return;
+      }
+      try {
+        page = await queryAuditEvents(ctx, {
+          ...filters,
+          after: page.next_after,
+          limit: MAX_LIMIT,
+        });
+      } catch (error) {
+        ctx.log.error("audit export failed", { error });
+        controller.error(error);
+      }
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "content-type": exportTypes[format],
+      "content-disposition": `attachment; filename="audit-events.${format}"`,
+      "cache-control": "no-store",
+    },
+  });
+}
+
 export function auditRoutes(ctx: AppContext) {
   return new Elysia({ name: "audit" })
     .get(
       "/v1/audit/events",
       async ({ request }) => {
         authorize(ctx, request);
-        const filters = parseAuditQuery(queryParams(new URL(request.url)));
+        const params = queryParams(new URL(request.url));
+        const filters = parseAuditQuery(params);
+        const format = exportFormat(params.format);
+        if (format !== undefined) return exportResponse(ctx, filters, format);
         return queryAuditEvents(ctx, filters);
       },
       {
@@ -93,6 +155,13 @@ export function auditRoutes(ctx: AppContext) {
               in: "query",
               schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
             },
+            {
+              name: "format",
+              in: "query",
+              description:
+                "ndjson or csv: every matching event (all pages) as one download instead of a JSON page",
+              schema: { type: "string", enum: ["ndjson", "csv"] },
+            },
           ],
           responses: {
             "200": jsonResponse("A page of events", {
@@ -107,6 +176,74 @@ export function auditRoutes(ctx: AppContext) {
               example: { events: [exampleEvent], next_after: null },
             }),
             "400": jsonResponse("A bad filter", apiError("invalid query parameter: limit")),
+            ...authErrors,
+          },
+        },
+      },
+    )
+    .get(
+      "/v1/audit/stats",
+      async ({ request, set }) => {
+        authorize(ctx, request);
+        const query = parseStatsQuery(queryParams(new URL(request.url)));
+        set.headers["cache-control"] = "no-store";
+        return auditStats(ctx, query);
+      },
+      {
+        detail: {
+          tags: ["Audit"],
+          summary: "Event counts over time",
+          description:
+            "Counts of events by type per UTC hour or day, for all accounts or one (email or user_id). `from` is rounded down and `to` up to whole buckets; every bucket of the range is listed. Refusals recorded counted add their count.",
+          operationId: "auditStats",
+          security: [{ bearer: [] }],
+          parameters: [
+            { name: "from", in: "query", schema: { type: "string", format: "date-time" } },
+            { name: "to", in: "query", schema: { type: "string", format: "date-time" } },
+            {
+              name: "bucket",
+              in: "query",
+              schema: { type: "string", enum: ["hour", "day"], default: "hour" },
+            },
+            { name: "email", in: "query", schema: { type: "string", format: "email" } },
+            { name: "user_id", in: "query", schema: { type: "string", format: "uuid" } },
+          ],
+          responses: {
+            "200": jsonResponse("Counts per bucket", {
+              schema: {
+                type: "object",
+                properties: {
+                  bucket: { type: "string", enum: ["hour", "day"] },
+                  from: { type: "string", format: "date-time" },
+                  to: { type: "string", format: "date-time" },
+                  buckets: {
+                    type: "array",
+                    items: {
+                      type: "object",
+                      properties: {
+                        start: { type: "string", format: "date-time" },
+                        counts: { type: "object", additionalProperties: { type: "integer" } },
+                      },
+                      required: ["start", "counts"],
+                    },
+                  },
+                },
+                required: ["bucket", "from", "to", "buckets"],
+              },
+              example: {
+                bucket: "hour",
+                from: "2026-11-27T10:00:00.000Z",
+                to: "2026-11-27T12:00:00.000Z",
+                buckets: [
+                  {
+                    start: "2026-11-27T10:00:00.000Z",
+                    counts: { PasswordResetRequested: 12, PasswordResetCompleted: 9 },
+                  },
+                  { start: "2026-11-27T11:00:00.000Z", counts: {} },
+                ],
+              },
+            }),
+            "400": jsonResponse("A bad filter", apiError("invalid query parameter: bucket")),
             ...authErrors,
           },
         },

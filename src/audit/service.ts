@@ -95,7 +95,10 @@ export async function queryAuditEvents(
  * streams its requests name (plus the current account's), or a user's stream and the reset
  * streams whose requests name the user (erased users included). Undefined: no such filter.
  */
-async function streamsFor(ctx: AuditContext, filters: AuditFilters): Promise<string[] | undefined> {
+export async function streamsFor(
+  ctx: AuditContext,
+  filters: AuditFilters,
+): Promise<string[] | undefined> {
   const { db, keyring } = ctx;
   let byEmail: string[] | undefined;
   if (filters.email !== undefined) {

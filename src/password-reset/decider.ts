@@ -105,6 +105,9 @@ export function evolve(
       const request = state.requests.get(event.data.requestId);
       return request ? withRequest(state, { ...request, used: true }) : state;
     }
+    default:
+      // Delivery reports arrive after the outcome and change nothing a decision rests on.
+      return state;
   }
 }
 

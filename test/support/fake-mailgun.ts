@@ -75,6 +75,8 @@ export interface FakeMailgun {
   readonly messages: readonly FakeMessage[];
   readonly attempts: readonly FakeAttempt[];
   readonly mode: FakeMode;
+  /** Called for each message once it is accepted (fake-mailgun-webhooks.ts reports on it). */
+  onAccepted: ((message: FakeMessage) => void) | undefined;
   failNext(n: number, failure: FailureSpec): void;
   /** Answers 400 to any request with one of these among its recipients, as Mailgun does. */
   refuseRecipients(addresses: readonly string[]): void;
@@ -281,13 +283,15 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
     const id = `<${Date.now()}.${crypto.randomUUID()}@${domain}>`;
     const accept = () => {
       for (const one of expanded) {
-        messages.push({
+        const message = {
           id,
           domain,
           fields: one,
           headers: attempt.headers,
           receivedAt: attempt.receivedAt,
-        });
+        };
+        messages.push(message);
+        fake.onAccepted?.(message);
       }
       attempt.messageId = id;
     };
@@ -398,6 +402,7 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
     get mode() {
       return mode;
     },
+    onAccepted: undefined,
     failNext(n, failure) {
       for (let i = 0; i < n; i++) failures.push(failure);
     },

@@ -8,6 +8,7 @@ import * as resetCodesByUser from "./0006-reset-codes-by-user";
 import * as eventsIndexes from "./0007-events-indexes";
 import * as accountSecurity from "./0008-account-security";
 import * as privacyAndLeastPrivilege from "./0009-privacy-and-least-privilege";
+import * as deliveryReportsAndAuditStats from "./0010-delivery-reports-and-audit-stats";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   "0007-events-indexes": eventsIndexes,
   "0008-account-security": accountSecurity,
   "0009-privacy-and-least-privilege": privacyAndLeastPrivilege,
+  "0010-delivery-reports-and-audit-stats": deliveryReportsAndAuditStats,
 };
 
 export const migrationProvider: MigrationProvider = {
