@@ -60,6 +60,7 @@ interface EventRow {
 interface Queued {
   writes: StreamWrite[];
   count: number;
+  projected: boolean;
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
@@ -195,7 +196,7 @@ export class EventStore {
       return this.appendAlone(writes);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ writes, count, resolve, reject });
+      this.queue.push({ writes, count, projected: this.projects(writes), resolve, reject });
       this.kick();
     });
   }
@@ -232,36 +233,40 @@ export class EventStore {
    * a round in flight is writing, so each stream's appends commit in the order they were made.
    */
   private startRound(): void {
-    const round: Queued[] = [];
+    // Appends no inline projection handles (email outcomes) commit as one plain INSERT, apart
+    // from the ones that need a transaction: they are not held up by its extra round trips.
+    const rounds = { projected: [] as Queued[], plain: [] as Queued[] };
+    const sizes = { projected: 0, plain: 0 };
     const rest: Queued[] = [];
     const held = new Set<string>();
-    let events = 0;
     for (const queued of this.queue) {
+      const kind = queued.projected ? "projected" : "plain";
       const streams = queued.writes.map((w) => w.streamId);
       const free = streams.every((id) => !held.has(id) && !this.writing.has(id));
-      if (free && events + queued.count <= MAX_ROUND_EVENTS) {
-        round.push(queued);
-        events += queued.count;
+      if (free && sizes[kind] + queued.count <= MAX_ROUND_EVENTS) {
+        rounds[kind].push(queued);
+        sizes[kind] += queued.count;
       } else rest.push(queued);
       for (const id of streams) held.add(id);
     }
     this.queue = rest;
-    if (round.length === 0) return;
-    for (const queued of round) for (const w of queued.writes) this.writing.add(w.streamId);
-    this.rounds++;
-    void this.commitRound(round).finally(() => {
-      for (const queued of round) for (const w of queued.writes) this.writing.delete(w.streamId);
-      this.rounds--;
-      this.kick();
-    });
+    for (const round of [rounds.plain, rounds.projected]) {
+      if (round.length === 0) continue;
+      for (const queued of round) for (const w of queued.writes) this.writing.add(w.streamId);
+      this.rounds++;
+      void this.commitRound(round).finally(() => {
+        for (const queued of round) for (const w of queued.writes) this.writing.delete(w.streamId);
+        this.rounds--;
+        this.kick();
+      });
+    }
     this.kick();
   }
 
   private async commitRound(round: Queued[]): Promise<void> {
-    const writes = round.flatMap((q) => q.writes);
     let recorded: RecordedEvent[];
     try {
-      recorded = this.projects(writes)
+      recorded = round[0]?.projected
         ? await this.db.transaction().execute(async (trx) => {
             const events = await this.insertRound(trx, round);
             await this.projectAll(trx, events);
