@@ -211,7 +211,7 @@ describe("GET /v1/audit/events?format=", () => {
     // The events API shows a commit once every older transaction has ended.
     const json = await waitFor(async () => {
       const page = (await events(`${query}&limit=1000`)).json as { events: unknown[] };
-      return page.events.length === 5 ? page : false;
+      return page.events.length === 6 ? page : false;
     });
 
     const ndjson = await events(`${query}&format=ndjson&limit=2`);
