@@ -8,7 +8,13 @@ import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, seal, unseal } from "../privacy";
 import { limits, type WindowPolicy } from "../rate-limits/gcra";
-import { clearWindow, refundWindow, takeWindow, type WindowHit } from "../rate-limits/store";
+import {
+  clearWindow,
+  clientLimitKey,
+  refundWindow,
+  takeWindow,
+  type WindowHit,
+} from "../rate-limits/store";
 import { decideAccount, initialAccountState } from "./decider";
 import { hashPassword, verifyPassword } from "./hashing";
 import type { Credentials, PublicUser } from "./model";
@@ -22,7 +28,7 @@ const decoyHash = Bun.password.hash("decoy-password-for-unknown-accounts", {
   algorithm: "argon2id",
 });
 
-const ipKey = (ctx: AppContext, ip: string) => `auth-ip:${keyedHash(ctx.keyring, "ip", ip)}`;
+const ipKey = (ctx: AppContext, ip: string) => clientLimitKey(ctx.keyring, "auth-ip", ip);
 const accountKey = (ctx: AppContext, email: string) =>
   `login-account:${keyedHash(ctx.keyring, "login-account", email)}`;
 

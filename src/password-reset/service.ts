@@ -16,7 +16,7 @@ import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, newDataKey, seal, unseal } from "../privacy";
 import { limits } from "../rate-limits/gcra";
-import { refundWindow, takeWindow } from "../rate-limits/store";
+import { clientLimitKey, refundWindow, takeWindow } from "../rate-limits/store";
 import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
 import {
   decideReset,
@@ -77,7 +77,11 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
   const metadata = requestMetadata(input, requestId);
 
   if (config.rateLimits) {
-    const byIp = await takeWindow(ctx.db, `trigger-ip:${ipHash}`, limits.triggerPerIp);
+    const byIp = await takeWindow(
+      ctx.db,
+      clientLimitKey(ctx.keyring, "trigger-ip", input.ip),
+      limits.triggerPerIp,
+    );
     if (!byIp.allowed) {
       const retryAfterSeconds = Math.ceil(byIp.retryAfterMs / 1000);
       await recordRefusal(
@@ -219,7 +223,7 @@ export async function resetPassword(
 ): Promise<{ email: string }> {
   const { config, db } = ctx;
   const ipHash = await ctx.ipHashes.of(input.ip);
-  const limitKey = `reset-failures-ip:${ipHash}`;
+  const limitKey = clientLimitKey(ctx.keyring, "reset-failures-ip", input.ip);
   const metadata = requestMetadata(input);
   // Every attempt takes a token up front (so a burst cannot outrun the budget); a success gives it back.
   const budget = config.rateLimits

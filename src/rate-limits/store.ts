@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db";
+import { type Keyring, keyedHash } from "../privacy";
 import type { WindowPolicy } from "./gcra";
 
 /** An allowed hit of a window, to give back when the attempt turns out not to count. */
@@ -45,3 +46,10 @@ export async function refundWindow(db: Db, key: string, hit: WindowHit): Promise
 export async function clearWindow(db: Db, key: string): Promise<void> {
   await sql`delete from rate_windows where key = ${key}`.execute(db);
 }
+
+/**
+ * The key of a per-client limit: a keyed hash of the address that stays the same across the
+ * log's IP-hash key changes, so a limit never restarts at one. Rows are swept once expired.
+ */
+export const clientLimitKey = (keyring: Keyring, limit: string, ip: string): string =>
+  `${limit}:${keyedHash(keyring, "ip", ip)}`;
