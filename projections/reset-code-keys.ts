@@ -1,5 +1,5 @@
 import type { InlineProjection } from "../src/event-store";
-import { destroyCodeKey } from "../src/privacy";
+import { destroyCodeKeys } from "../src/privacy";
 
 /**
  * Codes are forgotten once delivered: the request's code key is deleted in the transaction that
@@ -9,6 +9,13 @@ export const resetCodeKeysProjection: InlineProjection = {
   name: "reset-code-keys",
   handles: ["PasswordResetEmailSent", "PasswordResetEmailFailed"],
   async apply(trx, event) {
-    await destroyCodeKey(trx, (event.data as { requestId: string }).requestId);
+    await this.applyAll?.(trx, [event]);
+  },
+  // The outcomes of one group commit: one statement for all their keys.
+  async applyAll(trx, events) {
+    await destroyCodeKeys(
+      trx,
+      events.map((e) => (e.data as { requestId: string }).requestId),
+    );
   },
 };

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type PasswordResetEvent, resetAttemptsStreamPrefix } from "../../events/password-reset";
 import { userStreamId } from "../../events/user";
 import { hashPassword } from "../accounts/hashing";
-import { findUserByEmail, forgetFailedLogins } from "../accounts/service";
+import { forgetFailedLogins } from "../accounts/service";
 import type { AppContext } from "../context";
 import {
   backoffAfterConflict,
@@ -30,7 +30,7 @@ import {
 } from "./decider";
 import { resetMessages } from "./model";
 import { recordRefusal } from "./refusals";
-import { resetStreamOf } from "./streams";
+import { accountAndResetStream, resetStreamOf } from "./streams";
 
 const resetAttemptsStreamId = (ipHash: string) =>
   `${resetAttemptsStreamPrefix}${deterministicUuid(ipHash)}`;
@@ -72,7 +72,7 @@ export async function loadResetState(
 export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput): Promise<void> {
   const { config } = ctx;
   const requestId = randomUUID();
-  const streamId = await resetStreamOf(ctx, input.email);
+  const { user, streamId } = await accountAndResetStream(ctx, input.email);
   const ipHash = await ctx.ipHashes.of(input.ip);
   const metadata = requestMetadata(input, requestId);
 
@@ -97,7 +97,7 @@ export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput)
   const outcome = ctx.resetOutcomes.expect(requestId, streamId);
   try {
     const { decision, version } = await streamTurns.run(streamId, () =>
-      recordTrigger(ctx, { requestId, streamId, ipHash, input, metadata }),
+      recordTrigger(ctx, { requestId, streamId, user, ipHash, input, metadata }),
     );
     if (decision.outcome === "rate_limited") throw tooManyRequests(decision.retryAfterSeconds);
     // Conceal answers once the request or its rejection is committed, known or not: waiting for
@@ -146,18 +146,15 @@ async function recordTrigger(
   args: {
     requestId: string;
     streamId: string;
+    user: { id: string; sealed_email: string } | undefined;
     ipHash: string;
     input: TriggerInput;
     metadata: ReturnType<typeof requestMetadata>;
   },
 ): Promise<{ decision: TriggerDecision; version: number }> {
-  const { requestId, streamId, ipHash, input, metadata } = args;
+  const { requestId, streamId, user, ipHash, input, metadata } = args;
   const { config } = ctx;
-  // The account and the email's history are independent reads: one round trip, not two.
-  let [user, loaded] = await Promise.all([
-    findUserByEmail(ctx, input.email),
-    loadResetState(ctx, streamId, Date.now()),
-  ]);
+  let loaded = await loadResetState(ctx, streamId, Date.now());
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? await ctx.dataKeys.find(user.id) : undefined;
   const codeKey = newDataKey();

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import { passwordResetStreamPrefix } from "../../events/password-reset";
 import { emailLookup } from "../../projections/users";
 import type { Db } from "../db";
@@ -26,4 +27,31 @@ export async function resetStreamOf(
     .where("email_lookup", "=", emailLookup(ctx.keyring, email))
     .executeTakeFirst();
   return row?.stream_id ?? resetStreamId(ctx.keyring, email);
+}
+
+/**
+ * The email's account (if any) and its reset stream in one read: both are found by the same
+ * lookup hash, and every trigger needs both.
+ */
+export async function accountAndResetStream(
+  ctx: { db: Db | Tx; keyring: Keyring },
+  email: string,
+): Promise<{ user: { id: string; sealed_email: string } | undefined; streamId: string }> {
+  const lookup = emailLookup(ctx.keyring, email);
+  const { rows } = await sql<{
+    id: string | null;
+    sealed_email: string | null;
+    stream_id: string | null;
+  }>`
+    select u.id, u.sealed_email,
+           (select stream_id from reset_streams where email_lookup = ${lookup}) as stream_id
+    from (select 1) as one left join users u on u.email_lookup = ${lookup}`.execute(ctx.db);
+  const row = rows[0];
+  return {
+    user:
+      row?.id != null && row.sealed_email != null
+        ? { id: row.id, sealed_email: row.sealed_email }
+        : undefined,
+    streamId: row?.stream_id ?? resetStreamId(ctx.keyring, email),
+  };
 }

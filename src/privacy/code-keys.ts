@@ -3,12 +3,17 @@ import type { Tx } from "../event-store";
 import { type Keyring, unwrapKey, wrapKey } from "./crypto";
 
 const PURPOSE = "reset-code-key";
+/** More than a dispatch deadline's worth of requests at any load this process can carry. */
+const HANDOVER_LIMIT = 10_000;
 
 /**
  * One key per reset request, sealing only that request's code. The row is deleted once the
  * request's email outcome is recorded; from then on no key the service holds opens the seal.
  */
 export class CodeKeys {
+  /** Keys this process stored and its mailer has not asked for yet, oldest first. */
+  private readonly handover = new Map<string, Buffer>();
+
   constructor(
     private readonly db: Db,
     private readonly keyring: Keyring,
@@ -23,10 +28,22 @@ export class CodeKeys {
         wrapped_key: wrapKey(this.keyring, PURPOSE, requestId, key),
       })
       .execute();
+    // This process's mailer usually asks for it a moment later: hand it over without a read.
+    if (this.handover.size >= HANDOVER_LIMIT) {
+      const oldest = this.handover.keys().next().value;
+      if (oldest !== undefined) this.handover.delete(oldest);
+    }
+    this.handover.set(requestId, Buffer.from(key));
   }
 
   /** The request's key, or undefined once its outcome was recorded (or the user erased). */
   async find(requestId: string): Promise<Buffer | undefined> {
+    // Taken once: a second ask (a retry, another process) reads the row, which the outcome deletes.
+    const handed = this.handover.get(requestId);
+    if (handed !== undefined) {
+      this.handover.delete(requestId);
+      return handed;
+    }
     const row = await this.db
       .selectFrom("reset_code_keys")
       .select("wrapped_key")
@@ -36,7 +53,8 @@ export class CodeKeys {
   }
 }
 
-/** Crypto-shredding of a request's code: run in the transaction that records its outcome. */
-export async function destroyCodeKey(trx: Tx | Db, requestId: string): Promise<void> {
-  await trx.deleteFrom("reset_code_keys").where("request_id", "=", requestId).execute();
+/** Crypto-shredding of requests' codes: run in the transaction that records their outcomes. */
+export async function destroyCodeKeys(trx: Tx | Db, requestIds: string[]): Promise<void> {
+  if (requestIds.length === 0) return;
+  await trx.deleteFrom("reset_code_keys").where("request_id", "in", requestIds).execute();
 }

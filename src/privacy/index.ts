@@ -1,4 +1,4 @@
-export { CodeKeys, destroyCodeKey } from "./code-keys";
+export { CodeKeys, destroyCodeKeys } from "./code-keys";
 export {
   constantTimeEqual,
   deriveKeyring,
