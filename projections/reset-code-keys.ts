@@ -1,21 +1,32 @@
 import type { InlineProjection } from "../src/event-store";
-import { destroyCodeKeys } from "../src/privacy";
+import { type CodeKeys, destroyCodeKeys } from "../src/privacy";
+
+const requestIdOf = (data: unknown) => (data as { requestId: string }).requestId;
 
 /**
- * Codes are forgotten once delivered: the request's code key is deleted in the transaction that
- * records the email's outcome, whichever it is, so the sealed copy in the log opens no more.
+ * A request's code key lives exactly as long as the request is waiting for its email: written
+ * in the transaction that records the request, deleted in the one that records the outcome,
+ * whichever it is, so the sealed copy in the log opens no more.
  */
-export const resetCodeKeysProjection: InlineProjection = {
-  name: "reset-code-keys",
-  handles: ["PasswordResetEmailSent", "PasswordResetEmailFailed"],
-  async apply(trx, event) {
-    await this.applyAll?.(trx, [event]);
-  },
-  // The outcomes of one group commit: one statement for all their keys.
-  async applyAll(trx, events) {
-    await destroyCodeKeys(
-      trx,
-      events.map((e) => (e.data as { requestId: string }).requestId),
-    );
-  },
-};
+export function resetCodeKeysProjection(codeKeys: CodeKeys): InlineProjection {
+  return {
+    name: "reset-code-keys",
+    handles: ["PasswordResetRequested", "PasswordResetEmailSent", "PasswordResetEmailFailed"],
+    async apply(trx, event) {
+      await this.applyAll?.(trx, [event]);
+    },
+    // The events of one group commit: one statement for the new keys, one for the spent ones.
+    async applyAll(trx, events) {
+      const requested = events.filter((e) => e.type === "PasswordResetRequested");
+      const settled = events.filter((e) => e.type !== "PasswordResetRequested");
+      await codeKeys.writeHeld(
+        trx,
+        requested.map((e) => requestIdOf(e.data)),
+      );
+      await destroyCodeKeys(
+        trx,
+        settled.map((e) => requestIdOf(e.data)),
+      );
+    },
+  };
+}

@@ -85,9 +85,9 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   store.registerInline(usersProjection({ dataKeys, keyring }));
   store.registerInline(activeResetCodesProjection);
   store.registerInline(sessionsProjection);
-  store.registerInline(resetCodeKeysProjection);
   store.registerInline(sentMessagesProjection);
   const codeKeys = new CodeKeys(db.db, keyring);
+  store.registerInline(resetCodeKeysProjection(codeKeys));
   const ipHashes = new IpHashes(db.db, keyring);
   return { database: db, db: db.db, keyring, bus, store, dataKeys, codeKeys, ipHashes };
 }

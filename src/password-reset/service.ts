@@ -158,7 +158,6 @@ async function recordTrigger(
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? await ctx.dataKeys.find(user.id) : undefined;
   const codeKey = newDataKey();
-  let codeKeyStored = false;
   const account =
     user && key ? sealedAccount(ctx, user, key, { requestId, key: codeKey }, input) : null;
   const timeoutMs = config.resetDispatchTimeoutMs;
@@ -185,15 +184,13 @@ async function recordTrigger(
         await recordRefusal(ctx, streamId, decision.events[0], metadata);
         return { decision, version: loaded.version };
       }
-      // Only a request's code needs its key stored (before the event that holds the seal).
-      if (decision.outcome === "requested" && !codeKeyStored) {
-        await ctx.codeKeys.store(requestId, codeKey);
-        codeKeyStored = true;
-      }
+      // Only a request's code has a key: written in the transaction that records the request.
+      if (decision.outcome === "requested") ctx.codeKeys.hold(requestId, codeKey);
       const events = decision.events.map((e) => ({ ...e, metadata }));
       await ctx.store.append(streamId, loaded.version, events);
       return { decision, version: loaded.version };
     } catch (error) {
+      ctx.codeKeys.release(requestId);
       if (!(error instanceof VersionConflictError) || attempt >= MAX_DECIDE_ATTEMPTS) throw error;
       await backoffAfterConflict(attempt);
       loaded = await loadResetState(ctx, streamId, Date.now());

@@ -7,11 +7,14 @@ const PURPOSE = "reset-code-key";
 const HANDOVER_LIMIT = 10_000;
 
 /**
- * One key per reset request, sealing only that request's code. The row is deleted once the
- * request's email outcome is recorded; from then on no key the service holds opens the seal.
+ * One key per reset request, sealing only that request's code. The key is written wrapped in
+ * the transaction that records the request, and deleted in the one that records its email's
+ * outcome; from then on no key the service holds opens the seal.
  */
 export class CodeKeys {
-  /** Keys this process stored and its mailer has not asked for yet, oldest first. */
+  /** Wrapped keys of requests being appended by this process, for the append's transaction. */
+  private readonly pending = new Map<string, Uint8Array>();
+  /** Keys this process holds for its mailer, which usually asks a moment later; oldest first. */
   private readonly handover = new Map<string, Buffer>();
 
   constructor(
@@ -19,21 +22,30 @@ export class CodeKeys {
     private readonly keyring: Keyring,
   ) {}
 
-  /** Stores the request's key wrapped; it must commit before the event holding the seal. */
-  async store(requestId: string, key: Uint8Array): Promise<void> {
-    await this.db
-      .insertInto("reset_code_keys")
-      .values({
-        request_id: requestId,
-        wrapped_key: wrapKey(this.keyring, PURPOSE, requestId, key),
-      })
-      .execute();
-    // This process's mailer usually asks for it a moment later: hand it over without a read.
+  /** Holds the request's key until the append that records the request writes it. */
+  hold(requestId: string, key: Uint8Array): void {
+    this.pending.set(requestId, wrapKey(this.keyring, PURPOSE, requestId, key));
     if (this.handover.size >= HANDOVER_LIMIT) {
       const oldest = this.handover.keys().next().value;
       if (oldest !== undefined) this.handover.delete(oldest);
     }
     this.handover.set(requestId, Buffer.from(key));
+  }
+
+  /** Forgets a held key whose request was not recorded. */
+  release(requestId: string): void {
+    this.pending.delete(requestId);
+    this.handover.delete(requestId);
+  }
+
+  /** Writes the held keys of these requests in the transaction that records them. */
+  async writeHeld(trx: Tx, requestIds: string[]): Promise<void> {
+    const rows = requestIds.flatMap((id) => {
+      const wrapped = this.pending.get(id);
+      this.pending.delete(id);
+      return wrapped === undefined ? [] : [{ request_id: id, wrapped_key: wrapped }];
+    });
+    if (rows.length > 0) await trx.insertInto("reset_code_keys").values(rows).execute();
   }
 
   /** The request's key, or undefined once its outcome was recorded (or the user erased). */
