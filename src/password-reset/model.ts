@@ -32,7 +32,7 @@ export interface ResetRequest {
   email: string | undefined;
 }
 
-/** The reset's checks in the contract's order: fields, then the password rules (the code comes later). */
+/** The reset's checks in the documented order: fields, then the password rules (the code comes later). */
 export function parseResetBody(body: Record<string, unknown>): ResetRequest {
   const { code, new_password: newPassword, email } = body;
   if (!presentString(code) || !presentString(newPassword)) {

@@ -1,5 +1,5 @@
 /**
- * Batch sending (CONTRACT §4): reset emails queued together leave in one Mailgun call with
+ * Batch sending (README: Architecture): reset emails queued together leave in one Mailgun call with
  * recipient-variables; each recipient receives only their own message and code, a refused
  * address never fails the others, and every request gets its own recorded outcome.
  */
