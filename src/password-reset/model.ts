@@ -8,7 +8,7 @@ export const triggerMessages = {
   sent: "password reset email sent successfully",
 } as const;
 
-/** The trigger's request checks, in the seed's order. Returns the normalised email. */
+/** The trigger's request checks, in the documented order. Returns the normalised email. */
 export function parseTriggerBody(body: Record<string, unknown>): string {
   const { email } = body;
   if (typeof email !== "string" || email.trim() === "") {
