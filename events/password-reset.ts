@@ -1,4 +1,4 @@
-import type { Event } from "../src/event-store";
+import type { Event } from "./event";
 
 /**
  * One stream per email address: `password-reset-<uuid>`, the uuid a keyed hash of the normalised

@@ -1,4 +1,4 @@
-import type { Event } from "../src/event-store";
+import type { Event } from "./event";
 import type { DeliveryReportData } from "./password-reset";
 
 /** Values named `sealed…` are sealed under the user's data key; erasure makes them unreadable. */

@@ -12,8 +12,8 @@ import {
 } from "../src/event-store";
 import type { Logger } from "../src/log";
 import type { Mailer } from "../src/mail/mailer";
-import { passwordChangedMessage } from "../src/mail/messages";
 import { mailReactor } from "../src/mail/reactor";
+import { passwordChangedMessage } from "../src/password-reset/messages";
 import { type DataKeys, unseal } from "../src/privacy";
 
 export const PASSWORD_CHANGED_MAILER = "password-changed-mailer";

@@ -13,9 +13,9 @@ import {
 import type { Logger } from "../src/log";
 import type { MailBatcherOptions } from "../src/mail/batch";
 import type { Mailer, MailTemplate } from "../src/mail/mailer";
-import { CODE_VARIABLE, passwordResetTemplate } from "../src/mail/messages";
 import { mailReactor } from "../src/mail/reactor";
 import { formatResetCode } from "../src/password-reset/code";
+import { CODE_VARIABLE, passwordResetTemplate } from "../src/password-reset/messages";
 import { type CodeKeys, type DataKeys, unseal } from "../src/privacy";
 
 export const RESET_MAILER = "reset-mailer";

@@ -6,7 +6,7 @@ export interface Credentials {
   password: string;
 }
 
-/** Register's checks in the contract's order: fields, email format, password rules. */
+/** Register's checks in the documented order: fields, email format, password rules. */
 export function parseRegistration(body: Record<string, unknown>): Credentials {
   const { email, password } = body;
   if (!presentString(email) || !presentString(password)) {

@@ -21,7 +21,7 @@ const domainTypes = [
 /** The types `--type` accepts without asking the log; any type the log holds is accepted too. */
 export const KNOWN_EVENT_TYPES: readonly string[] = [
   ...domainTypes,
-  // Delivery reports (CONTRACT 1.6), recorded from the provider's webhooks.
+  // Delivery reports (README: Delivery reports from Mailgun), recorded from the provider's webhooks.
   "PasswordResetEmailDelivered",
   "PasswordResetEmailBounced",
   "PasswordResetEmailDeferred",

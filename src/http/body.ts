@@ -4,7 +4,7 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 /**
  * Reads a JSON object body: a JSON content type, at most 16 KiB (413 beyond), parseable, and an
- * object. Anything else is the contract's 400 — never a framework default.
+ * object. Anything else is the API's documented 400 — never a framework default.
  */
 export async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
   const declared = Number(request.headers.get("content-length") ?? "0");

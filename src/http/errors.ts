@@ -1,4 +1,4 @@
-/** An error a client caused: answered with its status and the contract's message, never logged. */
+/** An error a client caused: answered with its status and the documented message, never logged. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,

@@ -8,7 +8,7 @@ export const triggerMessages = {
   sent: "password reset email sent successfully",
 } as const;
 
-/** The trigger's request checks, in the seed's order. Returns the normalised email. */
+/** The trigger's request checks, in the documented order. Returns the normalised email. */
 export function parseTriggerBody(body: Record<string, unknown>): string {
   const { email } = body;
   if (typeof email !== "string" || email.trim() === "") {
@@ -32,7 +32,7 @@ export interface ResetRequest {
   email: string | undefined;
 }
 
-/** The reset's checks in the contract's order: fields, then the password rules (the code comes later). */
+/** The reset's checks in the documented order: fields, then the password rules (the code comes later). */
 export function parseResetBody(body: Record<string, unknown>): ResetRequest {
   const { code, new_password: newPassword, email } = body;
   if (!presentString(code) || !presentString(newPassword)) {

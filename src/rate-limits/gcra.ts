@@ -47,7 +47,7 @@ export interface WindowPolicy {
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-/** The contract's limits (§4, §1.3). The README's table states these numbers; a test measures them. */
+/** The limits of the README's Security section: its table states these numbers; a test measures them. */
 export const limits = {
   /** Per email and client IP: the owner's own address has its own budget. */
   triggerPerEmail: { intervalMs: MINUTE, burst: 3 } satisfies RatePolicy,

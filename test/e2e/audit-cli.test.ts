@@ -1,5 +1,5 @@
 /**
- * The audit CLI (`bun src/cli/audit.ts`, CONTRACT §1.4) as a child process prints the same events
+ * The audit CLI (`bun src/cli/audit.ts`, README: Auditing) as a child process prints the same events
  * as GET /v1/audit/events for the same filters: NDJSON equal event for event, CSV and the table
  * one line per event, bad flags refused in one line. The history is built through the HTTP API
  * of an in-process runtime on a database the CLI can open: a fresh PostgreSQL database

@@ -1,5 +1,5 @@
 /**
- * RESET_UNKNOWN_EMAIL=conceal answers every address alike (issue 10 item 1, CONTRACT §1.1): the
+ * RESET_UNKNOWN_EMAIL=conceal answers every address alike (README: Security): the
  * 200 body as soon as the request or its rejection is committed, before the provider has said
  * anything, and whatever it says; the email's fate is in the log.
  */

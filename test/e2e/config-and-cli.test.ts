@@ -1,5 +1,5 @@
 /**
- * Configuration and audit CLI details an operator trips over (CONTRACT §2, issue 12 item 6):
+ * Configuration and audit CLI details an operator trips over (README: Configuration):
  * each stops with one line that says what to do, or works without what it does not need.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

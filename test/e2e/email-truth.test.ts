@@ -1,6 +1,6 @@
 /**
  * A crash after the provider accepted a reset email but before its outcome was recorded
- * (CONTRACT §3): the restarted service records the send as failed with reason `unknown`, the
+ * (README: Architecture): the restarted service records the send as failed with reason `unknown`, the
  * provider may have the message, and its code does not work.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";

@@ -29,7 +29,7 @@ afterAll(async () => {
   if (testDb.url) await testDb.drop();
 });
 
-describe("every JSON route rejects bad bodies with the contract's error", () => {
+describe("every JSON route rejects bad bodies with the documented error", () => {
   for (const route of JSON_ROUTES) {
     for (const bad of badBodies) {
       test(`${route}: ${bad.name} → ${bad.status}`, async () => {

@@ -1,7 +1,7 @@
 /**
  * Malformed input against every route of a real server process: hundreds of generated requests
  * (seeded, so a failure replays with FUZZ_SEED) with wrong JSON types, broken encodings, hostile
- * strings, odd headers and bad query strings. Every answer must be a 4xx with the contract's
+ * strings, odd headers and bad query strings. Every answer must be a 4xx with the documented
  * `{"error": string}` JSON body and nothing of a stack trace or Elysia's validation body; the
  * server must stay up, and the fuzz must leave nothing in the log but rejection events.
  */
@@ -171,7 +171,7 @@ function invalidPassword(r: Rng): string {
   ])();
 }
 
-/** The contract's password rules (1.2), to keep junk passwords junk. */
+/** The README's password rules (API section), to keep junk passwords junk. */
 function breaksPasswordRules(password: string): boolean {
   const length = [...password].length;
   return (
@@ -1112,8 +1112,8 @@ describe(`malformed input on every route (${onPostgres ? "PostgreSQL" : "embedde
 
   test("headers over the runtime's limit are refused with a 4xx, and the server stays up", async () => {
     // Bun's HTTP parser refuses a request whose headers exceed its limit (16 KiB by default)
-    // with 431 and an empty, untyped body before the app sees it: a known gap to the contract's
-    // "every error body is JSON", outside what the app's code can answer.
+    // with 431 and an empty, untyped body before the app sees it: a known gap to the README's rule
+    // that every error is JSON, outside what the app's code can answer.
     const res = await fetch(`${server.url}/v1/auth/me`, {
       headers: { authorization: `Bearer ${"a".repeat(64 * 1024)}` },
     });

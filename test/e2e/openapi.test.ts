@@ -1,5 +1,5 @@
 /**
- * The API docs (CONTRACT §1.5): /openapi renders in a real browser with the network held to
+ * The API docs (README: API): /openapi renders in a real browser with the network held to
  * the service's own origin, showing the trigger's operation and its responses, and the
  * document at /openapi/json lints clean with Redocly's recommended rules.
  */

@@ -1,5 +1,5 @@
 /**
- * What an operator reads (CONTRACT §1.5): the access log with request ids, /metrics moving with
+ * What an operator reads (README: Operating it): the access log with request ids, /metrics moving with
  * a trigger, and the trigger's trace at a loopback OTLP receiver — request, append, the
  * subscriber's send and the outcome's append in one trace.
  */
@@ -107,7 +107,7 @@ describe("logs", () => {
     });
     const [unmatched] = await waitFor(() => access(missing).length > 0 && access(missing));
     expect(unmatched).toMatchObject({ method: "GET", route: "unmatched", status: 404 });
-    // Every line, the access lines included, is JSON with the contract's fields.
+    // Every line, the access lines included, is JSON with the documented fields.
     for (const l of logLines(server.output())) {
       expect(l).toMatchObject({
         level: expect.any(String),

@@ -1,5 +1,5 @@
 /**
- * A password reset end to end (CONTRACT §1.2, §1.3, §4): the server is `bun src/main.ts` in a
+ * A password reset end to end (README: API, Security): the server is `bun src/main.ts` in a
  * child process, Mailgun is the loopback fake in this process, and the code is read from the
  * email the fake received, exactly as a user would read it.
  */
@@ -117,7 +117,7 @@ describe("register → login → trigger → reset with the emailed code", () =>
   });
 });
 
-describe("§1.3 authentication answers", () => {
+describe("authentication answers", () => {
   test("GET /v1/auth/me without a token → 401 unauthorized", async () => {
     expectError(await me(), 401, "unauthorized");
   });
@@ -145,7 +145,7 @@ describe("§1.3 authentication answers", () => {
   });
 });
 
-describe("bad bodies (§1)", () => {
+describe("bad bodies", () => {
   for (const path of [RESET, LOGIN]) {
     for (const bad of badBodies) {
       test(`${path}: ${bad.name} → ${bad.status}`, async () => {

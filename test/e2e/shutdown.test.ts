@@ -1,5 +1,5 @@
 /**
- * SIGTERM (CONTRACT §1.5): to `npm start` or to the server itself, the service stops accepting,
+ * SIGTERM (README: Operating it): to `npm start` or to the server itself, the service stops accepting,
  * lets in-flight requests finish within SHUTDOWN_GRACE_MS, releases its subscription leases
  * and exits 0, leaving no process behind.
  */

@@ -1,5 +1,5 @@
 /**
- * POST /v1/auth/password-reset/trigger end to end (CONTRACT §1.1, §2, §4): the server is
+ * POST /v1/auth/password-reset/trigger end to end (README: API, Security): the server is
  * `bun src/main.ts` in a child process, Mailgun is the loopback fake.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -28,10 +28,10 @@ import { firstField } from "../support/fake-mailgun";
 import type { ServerProcess } from "../support/server";
 
 /**
- * The server for the contract's rows. Every trigger that passes the body checks counts against
+ * The server for the documented answers. Every trigger that passes the body checks counts against
  * the per-IP limit (30 an hour, all from 127.0.0.1): this block stays well under it.
  */
-describe("§1.1 responses, each exactly as the seed", () => {
+describe("trigger responses, each exactly as documented", () => {
   let deployment: Deployment;
   let server: ServerProcess;
 

@@ -14,7 +14,7 @@ afterAll(async () => {
 const strong = "Tr1cky-Passw0rd";
 
 describe("POST /v1/auth/register", () => {
-  test("201 with exactly the contract's body, the email normalised", async () => {
+  test("201 with exactly the documented body, the email normalised", async () => {
     const res = await t.request("POST", "/v1/auth/register", {
       email: "  Alice@Example.COM ",
       password: strong,

@@ -1,5 +1,5 @@
 /**
- * GET /v1/audit/stats (issue 13): counts by type per UTC hour or day, for all accounts or one.
+ * GET /v1/audit/stats (README: Auditing): counts by type per UTC hour or day, for all accounts or one.
  * Events are placed at chosen instants (inserted with their recorded_at, as an old log holds
  * them) so that bucket edges can be checked to the millisecond.
  */

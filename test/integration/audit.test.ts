@@ -1,5 +1,5 @@
 /**
- * Acceptance of the audit feature (CONTRACT §1.4, §3), in-process through app.handle: one user's
+ * Acceptance of the audit feature (README: Auditing), in-process through app.handle: one user's
  * real history through the HTTP API, read back by the auditors' API with every filter, paged
  * over thousands of events, erased by crypto-shredding, and guarded by AUDIT_TOKEN; no answer of
  * the audit API ever carries a code, a hash, a seal, a password or the token.
@@ -92,7 +92,7 @@ function expectJsonError(res: HttpAnswer, status: number, error?: string) {
 }
 
 describe("GET /v1/audit/events: one user's history", () => {
-  test("by email: the whole timeline, oldest first, each event with exactly the contract's keys", async () => {
+  test("by email: the whole timeline, oldest first, each event with exactly the documented keys", async () => {
     const page = await api.page(`email=${q(ALICE)}`);
     expect(page.next_after).toBeNull();
     aliceEvents = page.events;
@@ -123,7 +123,7 @@ describe("GET /v1/audit/events: one user's history", () => {
         requestId: expect.any(String),
         correlationId: expect.any(String),
       });
-      // No stream is named after an email (§3).
+      // No stream is named after an email.
       expect(event.stream).not.toContain("@");
     }
     // Oldest first: recorded_at never goes back, and versions grow within each stream.
@@ -522,7 +522,7 @@ describe("DELETE /v1/audit/users/{id}/personal-data: erasure", () => {
       expect(JSON.stringify(after)).not.toContain(client.ip);
       expect(JSON.stringify(after)).not.toContain(client.userAgent);
     }
-    // By email nothing leads back to the erased history (§1.4).
+    // By email nothing leads back to the erased history.
     expect(await api.page(`email=${q(ALICE)}`)).toEqual({ events: [], next_after: null });
     // Bob is untouched.
     const bobs = (await api.page(`user_id=${bob.userId}`)).events;

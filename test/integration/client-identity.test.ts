@@ -1,5 +1,5 @@
 /**
- * Who is asking (issue 10 items 3 and 7, CONTRACT §2, §1.3, §3): the client address behind N
+ * Who is asking (README: Configuration, Security): the client address behind N
  * trusted proxies is counted from the right of X-Forwarded-For, so entries a client writes itself
  * neither dodge the per-IP limit nor land in the log; request ids are the service's own, the
  * client's X-Request-Id kept apart; API answers are not cacheable.

@@ -1,5 +1,5 @@
 /**
- * The log tells the truth about every email (CONTRACT §3): a send the service saw accepted is
+ * The log tells the truth about every email (README: Architecture): a send the service saw accepted is
  * recorded as sent however long the database is away; a send still unanswered at the deadline
  * is recorded failed with reason `unknown`; a code works only once its email is recorded sent.
  */

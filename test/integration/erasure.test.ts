@@ -1,5 +1,5 @@
 /**
- * Erasure leaves no path from the email to the history (CONTRACT §1.4, issue 11 item 3): after
+ * Erasure leaves no path from the email to the history (README: Auditing): after
  * DELETE /v1/audit/users/{id}/personal-data no email= query reaches an event recorded before
  * it, the erased user's derived rows are gone, and the address registered again has only the
  * new account's history, by email and by user_id.

@@ -1,6 +1,6 @@
 /**
- * Codes are forgotten once delivered, and IP hashes once their key rotates (CONTRACT §3, issue
- * 11 item 4). "Every key the service holds" is tried for real: SECRET_KEY and the keys derived
+ * Codes are forgotten once delivered, and IP hashes once their key rotates (README: Auditing).
+ * "Every key the service holds" is tried for real: SECRET_KEY and the keys derived
  * from it, every data key, every request's code key and every IP-hash key in the database.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";

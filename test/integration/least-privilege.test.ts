@@ -1,5 +1,5 @@
 /**
- * Least privilege (issue 11 item 5): the server runs as a login role in `reset_ledger_service`,
+ * Least privilege (README: Running with least privilege): the server runs as a login role in `reset_ledger_service`,
  * created by the migrations; as that role the whole service works, and the log cannot be
  * rewritten: no UPDATE, DELETE or TRUNCATE on events, no replica mode, no disabled trigger.
  */

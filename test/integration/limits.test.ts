@@ -1,5 +1,5 @@
 /**
- * The README states the limits exactly as enforced (issue 10 item 6, CONTRACT §4): this file
+ * The README states the limits exactly as enforced (README: Security): this file
  * reads the README's limits table and measures every row against the running service — as many
  * allowed as stated, then 429 with a Retry-After within the stated window.
  */

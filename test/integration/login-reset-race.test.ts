@@ -1,5 +1,5 @@
 /**
- * A login racing a reset never outlives it (issue 10 item 2, CONTRACT §1.3): whatever the
+ * A login racing a reset never outlives it (README: Security): whatever the
  * interleaving of a login with the old password and the reset that changes it, no token that
  * login obtained works once the reset has completed.
  */

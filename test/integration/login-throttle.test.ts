@@ -1,5 +1,5 @@
 /**
- * Logins and registrations under attack (issue 10 items 4 and 7, CONTRACT §1.3): failed logins
+ * Logins and registrations under attack (README: Security): failed logins
  * throttled per account and per client IP, a taken email's 409 throttled like a failed login,
  * password hashing bounded so a burst of logins leaves the other routes answering, and
  * passwords with lone surrogates refused before any hashing.

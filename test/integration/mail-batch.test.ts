@@ -1,5 +1,5 @@
 /**
- * Batch sending (CONTRACT §4): reset emails queued together leave in one Mailgun call with
+ * Batch sending (README: Architecture): reset emails queued together leave in one Mailgun call with
  * recipient-variables; each recipient receives only their own message and code, a refused
  * address never fails the others, and every request gets its own recorded outcome.
  */
@@ -10,12 +10,12 @@ import { userStreamId } from "../../events/user";
 import { MailBatcher } from "../../src/mail/batch";
 import type { Recipient } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
-import { passwordResetTemplate } from "../../src/mail/messages";
 import {
   formatResetCode,
   generateResetCode,
   normaliseResetCode,
 } from "../../src/password-reset/code";
+import { passwordResetTemplate } from "../../src/password-reset/messages";
 import { codeHash } from "../../src/password-reset/service";
 import { seal } from "../../src/privacy";
 import { mapWithConcurrency } from "../support/e2e";

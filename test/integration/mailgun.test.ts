@@ -2,8 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { deliverWithRetry } from "../../src/mail/deliver";
 import type { MailMessage } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
-import { passwordResetMessage } from "../../src/mail/messages";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
+import { passwordResetMessage } from "../../src/password-reset/messages";
 import {
   type FakeMailgun,
   type FakeMessage,

@@ -1,6 +1,6 @@
 /**
- * Limits that strangers cannot turn against the owner (issue 10 item 5, CONTRACT §4), and
- * refusals that do not grow the log (issue 11 item 2, CONTRACT §3): strangers at other addresses
+ * Limits that strangers cannot turn against the owner, and refusals that do not grow the log
+ * (README: Security): strangers at other addresses
  * neither spend the owner's trigger budget nor lock the owner's code, while the emails they can
  * make reach the victim stay bounded; a flood of refused triggers adds a few counted events.
  */

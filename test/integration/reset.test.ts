@@ -1,5 +1,5 @@
 /**
- * POST /v1/auth/password-reset/reset in-process (CONTRACT §1.2, §3, §4): the whole service on a
+ * POST /v1/auth/password-reset/reset in-process (README: API, Security): the whole service on a
  * fresh database, driven through app.handle, with the fake Mailgun on loopback. Each test gets
  * its own client address (TRUST_PROXY), so the per-IP limit only shows where it is tested.
  */
@@ -129,7 +129,7 @@ function clientOf(rt: () => TestRuntime) {
 
 const api = clientOf(() => t);
 
-describe("§1.2 400 rows, checked before the code", () => {
+describe("400 answers, checked before the code", () => {
   const strong = newPassword;
   const required = "code and new_password are required";
   const tooSimple =
@@ -386,7 +386,7 @@ describe("a code is consumed atomically", () => {
   });
 });
 
-describe("five wrong codes with the email lock the code (§4)", () => {
+describe("five wrong codes with the email lock the code", () => {
   async function lockAndCheck(rt: TestRuntime, client: ReturnType<typeof clientOf>) {
     const { email, userId, code } = await client.userWithCode("lock");
     const ip = freshIp();
@@ -418,7 +418,7 @@ describe("five wrong codes with the email lock the code (§4)", () => {
     const login = await rt.request("POST", "/v1/auth/login", { email, password: oldPassword });
     expect(login.status).toBe(200);
 
-    // The lock is the guesser's: the owner, at another address, still resets with the code (§4).
+    // The lock is the guesser's: the owner, at another address, still resets with the code.
     expect((await client.reset({ code, new_password: newPassword, email }, freshIp())).status).toBe(
       200,
     );
@@ -444,7 +444,7 @@ describe("five wrong codes with the email lock the code (§4)", () => {
   });
 });
 
-describe("too many failed codes from one client (§4)", () => {
+describe("too many failed codes from one client", () => {
   test("10 failed codes from one IP, then the 11th, even with a valid code, gets 429", async () => {
     const { email, code } = await api.userWithCode("per-ip");
     const ip = freshIp();
@@ -536,7 +536,7 @@ describe("failed attempts under concurrency", () => {
   });
 });
 
-describe("the event log (§3)", () => {
+describe("the event log", () => {
   test("no plaintext code, in any form, appears in any event", async () => {
     const codes = allEmailedCodes();
     expect(codes.length).toBeGreaterThan(20);

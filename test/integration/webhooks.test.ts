@@ -1,5 +1,5 @@
 /**
- * Delivery reports (CONTRACT §1.6), in-process through app.handle: signed Mailgun webhooks on a
+ * Delivery reports (README: Delivery reports from Mailgun), in-process through app.handle: signed Mailgun webhooks on a
  * reset email and a password-changed notice append the right events to the right streams and
  * show in the audit API; bad, stale and replayed signatures, repeated provider events and
  * unknown message ids record nothing.

@@ -1,4 +1,4 @@
-/** The contract's bad-body cases (§1): each must be answered 400 invalid request body or 413. */
+/** The bad-body cases of the README's API section: each must be answered 400 invalid request body or 413. */
 export interface BadBody {
   name: string;
   body: string | Uint8Array;

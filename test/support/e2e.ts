@@ -116,7 +116,7 @@ export function expectAnswer(res: HttpResult, status: number, body: unknown): vo
 export const expectError = (res: HttpResult, status: number, error: string) =>
   expectAnswer(res, status, { error });
 
-/** 429 with the contract's body and a Retry-After of whole seconds, at least one. */
+/** 429 with the documented body and a Retry-After of whole seconds, at least one. */
 export function expectTooManyRequests(res: HttpResult, maxSeconds = Number.POSITIVE_INFINITY) {
   expectError(res, 429, "too many requests");
   const retryAfter = res.headers.get("retry-after") ?? "";

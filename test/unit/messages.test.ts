@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createConsoleMailer } from "../../src/mail/console";
-import { passwordChangedMessage, passwordResetMessage } from "../../src/mail/messages";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
+import { passwordChangedMessage, passwordResetMessage } from "../../src/password-reset/messages";
 
 const to = "user@example.com";
 const from = "no-reply@mg.example.test";

@@ -1,5 +1,5 @@
 /**
- * The reset rules (CONTRACT §1.2, §4) as given/when/then on the pure decider: given the events
+ * The reset rules (README: API, Security) as given/when/then on the pure decider: given the events
  * of an email's reset stream (folded with `evolve`), when a ResetPassword command, then the
  * decision and the event it records.
  */
@@ -209,7 +209,7 @@ function wrongTry(n: number): Given {
 }
 
 describe("wrong codes with the email lock the latest code", () => {
-  test("the limit is the contract's five", () => {
+  test("the limit is the documented five", () => {
     expect(MAX_FAILED_ATTEMPTS).toBe(5);
   });
 

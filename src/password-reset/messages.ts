@@ -1,5 +1,6 @@
-import { formatResetCode } from "../password-reset/code";
-import type { MailMessage, MailTemplate } from "./mailer";
+import { escapeHtml, htmlDocument } from "../mail/html";
+import type { MailMessage, MailTemplate } from "../mail/mailer";
+import { formatResetCode } from "./code";
 
 export const PASSWORD_RESET_SUBJECT = "Reset your password";
 export const PASSWORD_RESET_TAG = "password-reset";
@@ -18,31 +19,8 @@ export interface PasswordChangedMessageInput {
   from: string;
 }
 
-export function escapeHtml(value: string): string {
-  return value
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/'/g, "&#39;");
-}
-
 function minutes(n: number): string {
   return n === 1 ? "1 minute" : `${n} minutes`;
-}
-
-function htmlDocument(title: string, body: string): string {
-  return [
-    "<!doctype html>",
-    '<html lang="en">',
-    '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">',
-    `<title>${escapeHtml(title)}</title></head>`,
-    '<body style="font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#111">',
-    body,
-    "</body>",
-    "</html>",
-    "",
-  ].join("\n");
 }
 
 /** The recipient variable that carries each recipient's own code in a batch. */
