@@ -65,7 +65,11 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
       async prepare(event) {
         const { requestId, userId, sealedCode, sealedEmail, expiresAt } = event.data;
         const key = await deps.dataKeys.find(userId);
-        if (!key) return { notSent: "erased" };
+        if (!key) {
+          // Nothing will open this code again: drop the key this process may still hold for it.
+          deps.codeKeys.release(requestId);
+          return { notSent: "erased" };
+        }
         // The code is sealed under the request's own key, which the outcome's record destroys.
         const codeKey = await deps.codeKeys.find(requestId);
         if (!codeKey) return { notSent: "code_key_missing" };
