@@ -1,41 +1,24 @@
-import { parseArgs } from "node:util";
 import { auditStats, parseStatsQuery } from "../audit/stats";
-import { ConfigError, loadConfig } from "../config";
 import { HttpError } from "../http/errors";
-import { openCore } from "../runtime";
+import { fail, openLog, parseOptions } from "./common";
 
-const usage = `usage: bun run audit:stats -- [--from ISO] [--to ISO] [--bucket hour|day]
+const usage = `usage: npm run audit:stats -- [--from ISO] [--to ISO] [--bucket hour|day]
                             [--email E | --user-id U] [--json]
 Event counts by type per UTC hour or day (GET /v1/audit/stats): a table, or the JSON with --json.
 Reads DATABASE_URL, or the embedded database under DATA_DIR (stop the server first).`;
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(2);
-}
-
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        from: { type: "string" },
-        to: { type: "string" },
-        bucket: { type: "string" },
-        email: { type: "string" },
-        "user-id": { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
-  } catch (error) {
-    return fail(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
-  }
-})();
-if (values.help) {
-  process.stdout.write(`${usage}\n`);
-  process.exit(0);
-}
+const values = parseOptions(
+  {
+    from: { type: "string" },
+    to: { type: "string" },
+    bucket: { type: "string" },
+    email: { type: "string" },
+    "user-id": { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+  usage,
+);
 
 const one = (value: string | undefined) => (value === undefined ? undefined : [value]);
 let query: ReturnType<typeof parseStatsQuery>;
@@ -53,14 +36,7 @@ try {
   );
 }
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (error) {
-  fail(error instanceof ConfigError ? `configuration error: ${error.message}` : String(error));
-}
-
-const core = await openCore(config);
+const core = await openLog();
 try {
   const stats = await auditStats(core, query);
   if (values.json) {

@@ -1,12 +1,9 @@
-import { parseArgs } from "node:util";
 import { sql } from "kysely";
 import type { AuditEvent } from "../audit/model";
 import { MAX_LIMIT, parseAuditQuery } from "../audit/model";
 import { type AuditPage, queryAuditEvents } from "../audit/service";
-import { ConfigError, loadConfig } from "../config";
 import { HttpError } from "../http/errors";
-import { embeddedDatabaseHolder } from "../operations/startup";
-import { openCore } from "../runtime";
+import { fail, openLog, parseOptions } from "./common";
 import { KNOWN_EVENT_TYPES } from "./event-types";
 
 const usage = `usage: npm run audit -- [--email E] [--user-id U] [--type T]... [--from ISO] [--to ISO]
@@ -25,36 +22,21 @@ function optionDetail(error: HttpError): string {
   return `invalid option: --${date} "${values[date]}" is not an ISO 8601 date or time (for example 2026-01-31, 2026-01-31T09:30:00Z or 2026-01-31T09:30:00+02:00)`;
 }
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(2);
-}
-
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        email: { type: "string" },
-        "user-id": { type: "string" },
-        type: { type: "string", multiple: true },
-        from: { type: "string" },
-        to: { type: "string" },
-        after: { type: "string" },
-        limit: { type: "string" },
-        json: { type: "boolean" },
-        csv: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    });
-  } catch (error) {
-    return fail(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
-  }
-})();
-if (values.help) {
-  process.stdout.write(`${usage}\n`);
-  process.exit(0);
-}
+const values = parseOptions(
+  {
+    email: { type: "string" },
+    "user-id": { type: "string" },
+    type: { type: "string", multiple: true },
+    from: { type: "string" },
+    to: { type: "string" },
+    after: { type: "string" },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+    csv: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+  usage,
+);
 if (values.json && values.csv) fail("choose one of --json and --csv");
 
 const total = values.limit === undefined ? Number.POSITIVE_INFINITY : Number(values.limit);
@@ -74,14 +56,6 @@ try {
   });
 } catch (error) {
   fail(error instanceof HttpError ? optionDetail(error) : String(error));
-}
-
-let config: ReturnType<typeof loadConfig>;
-try {
-  // The terminal reads the log directly: the HTTP API's token plays no part here.
-  config = loadConfig({ ...process.env, AUDIT_TOKEN: undefined });
-} catch (error) {
-  fail(error instanceof ConfigError ? `configuration error: ${error.message}` : String(error));
 }
 
 const csvCell = (value: unknown) => {
@@ -118,17 +92,7 @@ const write = (e: AuditEvent) => {
   }
 };
 
-if (config.databaseUrl === undefined) {
-  const holder = embeddedDatabaseHolder(config.dataDir);
-  if (holder !== undefined) {
-    fail(
-      `the embedded database under ${config.dataDir} is in use by a running server (pid ${holder}): ` +
-        "stop the server first, or run both on PostgreSQL (DATABASE_URL)",
-    );
-  }
-}
-
-const core = await openCore(config);
+const core = await openLog();
 const unknownTypes = (filters.types ?? []).filter((t) => !KNOWN_EVENT_TYPES.includes(t));
 if (unknownTypes.length > 0) {
   // A type the log holds counts as known too, so a newer event type is never refused.
