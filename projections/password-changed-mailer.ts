@@ -11,6 +11,7 @@ import {
   type RecordedEvent,
 } from "../src/event-store";
 import type { Logger } from "../src/log";
+import { deliveryRecord } from "../src/mail/deliver";
 import type { Mailer } from "../src/mail/mailer";
 import { mailReactor } from "../src/mail/reactor";
 import { passwordChangedMessage } from "../src/password-reset/messages";
@@ -63,27 +64,10 @@ export function passwordChangedMailer(deps: PasswordChangedMailerDeps): ReactorH
       },
       outcome(event, result) {
         const changeEventId = event.eventId;
-        if (result.ok) {
-          return {
-            type: "PasswordChangedNoticeSent",
-            data: {
-              changeEventId,
-              provider: deps.mailer.name,
-              providerMessageId: result.providerMessageId,
-              attempts: result.attempts,
-            },
-          };
-        }
-        const { reason, status, attempts } = result;
-        return {
-          type: "PasswordChangedNoticeFailed",
-          data: {
-            changeEventId,
-            reason,
-            attempts,
-            ...(status === undefined ? {} : { status }),
-          },
-        };
+        const record = deliveryRecord(deps.mailer.name, result);
+        return record.sent
+          ? { type: "PasswordChangedNoticeSent", data: { changeEventId, ...record.data } }
+          : { type: "PasswordChangedNoticeFailed", data: { changeEventId, ...record.data } };
       },
     },
   );

@@ -12,6 +12,7 @@ import {
 } from "../src/event-store";
 import type { Logger } from "../src/log";
 import type { MailBatcherOptions } from "../src/mail/batch";
+import { deliveryRecord } from "../src/mail/deliver";
 import type { Mailer, MailTemplate } from "../src/mail/mailer";
 import { mailReactor } from "../src/mail/reactor";
 import { formatResetCode } from "../src/password-reset/code";
@@ -87,25 +88,10 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
       },
       outcome(event, result) {
         const { requestId } = event.data;
-        if (result.ok) {
-          return {
-            type: "PasswordResetEmailSent",
-            data: {
-              requestId,
-              provider: deps.mailer.name,
-              providerMessageId: result.providerMessageId,
-              attempts: result.attempts,
-            },
-          };
-        }
-        const { reason, status, attempts } = result;
-        return {
-          type: "PasswordResetEmailFailed",
-          data:
-            status === undefined
-              ? { requestId, reason, attempts }
-              : { requestId, reason, status, attempts },
-        };
+        const record = deliveryRecord(deps.mailer.name, result);
+        return record.sent
+          ? { type: "PasswordResetEmailSent", data: { requestId, ...record.data } }
+          : { type: "PasswordResetEmailFailed", data: { requestId, ...record.data } };
       },
     },
   );

@@ -18,6 +18,24 @@ export type DeliveryResult =
   | { ok: true; providerMessageId: string; attempts: number }
   | { ok: false; reason: string; status?: number; attempts: number };
 
+/** What an outcome event records of a delivery: the provider's id on success, why not otherwise. */
+export function deliveryRecord(
+  provider: string,
+  result: DeliveryResult,
+):
+  | { sent: true; data: { provider: string; providerMessageId: string; attempts: number } }
+  | { sent: false; data: { reason: string; status?: number; attempts: number } } {
+  if (result.ok) {
+    const { providerMessageId, attempts } = result;
+    return { sent: true, data: { provider, providerMessageId, attempts } };
+  }
+  const { reason, status, attempts } = result;
+  return {
+    sent: false,
+    data: status === undefined ? { reason, attempts } : { reason, status, attempts },
+  };
+}
+
 /** The failure reason that means the provider may have the message: never read it as "not sent". */
 export const UNKNOWN = "unknown";
 
