@@ -25,7 +25,7 @@ import {
   waitForAuditHorizon,
 } from "../support/audit";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
-import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { testSecret } from "../support/runtime";
 import { scratchDir } from "../support/server";
 
@@ -146,9 +146,7 @@ beforeAll(async () => {
   env = {
     SECRET_KEY: testSecret(),
     AUDIT_TOKEN: TOKEN,
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     TRUST_PROXY: "true",
   };
   if (onPostgres) {

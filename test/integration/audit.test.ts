@@ -23,7 +23,7 @@ import {
   type Timeline,
   waitForAuditHorizon,
 } from "../support/audit";
-import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -49,9 +49,7 @@ beforeAll(async () => {
   fake = await startFakeMailgun();
   t = await createTestRuntime({
     AUDIT_TOKEN: TOKEN,
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     TRUST_PROXY: "true",
   });
   send = appClient(t.app);

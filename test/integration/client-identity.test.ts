@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { clientIpOf } from "../../src/http/request";
-import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 
 const TRIGGER = "/v1/auth/password-reset/trigger";
@@ -18,9 +18,7 @@ const password = "Sp00f-Passw0rd!";
 let fake: FakeMailgun;
 const runtimes: TestRuntime[] = [];
 const mailEnv = () => ({
-  MAILGUN_URL: fake.url,
-  MAILGUN_API_KEY: fake.apiKey,
-  MAILGUN_DOMAIN: fake.domain,
+  ...mailgunEnv(fake),
 });
 async function runtime(env: Record<string, string>) {
   const rt = await createTestRuntime({ ...mailEnv(), ...env });

@@ -14,7 +14,12 @@ import { createMailgunMailer } from "../../src/mail/mailgun";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import { createRuntime, type Runtime } from "../../src/runtime";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
-import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
+import {
+  type FakeMailgun,
+  firstField,
+  mailgunEnv,
+  startFakeMailgun,
+} from "../support/fake-mailgun";
 import { appClient, type Send } from "../support/http";
 import { createTestRuntime, type TestRuntime, testSecret } from "../support/runtime";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
@@ -55,17 +60,11 @@ async function streamOf(db: Database["db"], streamId: string): Promise<Row[]> {
   return rows;
 }
 
-const mailEnv = () => ({
-  MAILGUN_URL: fake.url,
-  MAILGUN_API_KEY: fake.apiKey,
-  MAILGUN_DOMAIN: fake.domain,
-});
-
 describe("a provider that answers after the deadline", () => {
   let t: TestRuntime;
 
   beforeAll(async () => {
-    t = await createTestRuntime({ ...mailEnv(), RESET_DISPATCH_TIMEOUT_MS: "1000" });
+    t = await createTestRuntime({ ...mailgunEnv(fake), RESET_DISPATCH_TIMEOUT_MS: "1000" });
   });
   afterAll(async () => {
     await t?.close();
@@ -133,7 +132,7 @@ describe.skipIf(!onPostgres)(
       };
       const config = loadConfig({
         SECRET_KEY: testSecret(),
-        ...mailEnv(),
+        ...mailgunEnv(fake),
         RESET_DISPATCH_TIMEOUT_MS: "1500",
       });
       runtime = await createRuntime(config, {

@@ -12,7 +12,7 @@ import type { AuditEvent } from "../../src/audit/model";
 import { resetStreamId } from "../../src/password-reset/streams";
 import { auditApi, type Send, waitForAuditHorizon } from "../support/audit";
 import { codeOf, messagesTo } from "../support/e2e";
-import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -31,9 +31,7 @@ beforeAll(async () => {
   fake = await startFakeMailgun();
   t = await createTestRuntime({
     AUDIT_TOKEN: TOKEN,
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     TRUST_PROXY: "true",
   });
   send = t.request;

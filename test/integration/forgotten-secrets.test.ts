@@ -11,7 +11,7 @@ import { codeHash } from "../../src/password-reset/service";
 import { IP_HASH_EPOCH_MS, IpHashes, keyedHash, unseal } from "../../src/privacy";
 import { unwrapDataKey, unwrapKey } from "../../src/privacy/crypto";
 import { attemptsTo, codeOf, messagesTo } from "../support/e2e";
-import { type FakeMailgun, startFakeMailgun } from "../support/fake-mailgun";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -22,9 +22,7 @@ const password = "Forg0tten-Codes!";
 beforeAll(async () => {
   fake = await startFakeMailgun();
   t = await createTestRuntime({
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     TRUST_PROXY: "true",
   });
 });

@@ -6,7 +6,12 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
-import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
+import {
+  type FakeMailgun,
+  firstField,
+  mailgunEnv,
+  startFakeMailgun,
+} from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 
 const oldPassword = "Old-Passw0rd!";
@@ -19,9 +24,7 @@ let t: TestRuntime;
 beforeAll(async () => {
   fake = await startFakeMailgun();
   t = await createTestRuntime({
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     RATE_LIMITS: "off",
   });
 });

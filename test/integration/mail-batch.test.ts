@@ -24,6 +24,7 @@ import {
   type FakeMailgun,
   type FakeMessage,
   firstField,
+  mailgunEnv,
   recipientsOf,
   startFakeMailgun,
 } from "../support/fake-mailgun";
@@ -152,9 +153,7 @@ describe("the service sends in batches", () => {
   beforeAll(async () => {
     t = await createTestRuntime(
       {
-        MAILGUN_URL: fake.url,
-        MAILGUN_API_KEY: fake.apiKey,
-        MAILGUN_DOMAIN: fake.domain,
+        ...mailgunEnv(fake),
         RATE_LIMITS: "off",
         RESET_DISPATCH_TIMEOUT_MS: "20000",
       },

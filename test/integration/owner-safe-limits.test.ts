@@ -12,7 +12,12 @@ import { flushRefusals } from "../../src/password-reset/refusals";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import { limits } from "../../src/rate-limits/gcra";
 import { mapWithConcurrency } from "../support/e2e";
-import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
+import {
+  type FakeMailgun,
+  firstField,
+  mailgunEnv,
+  startFakeMailgun,
+} from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -26,9 +31,7 @@ let t: TestRuntime;
 beforeAll(async () => {
   fake = await startFakeMailgun();
   t = await createTestRuntime({
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     TRUST_PROXY: "1",
     AUDIT_TOKEN,
   });

@@ -9,7 +9,12 @@ import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
 import { resetStreamOf } from "../../src/password-reset/streams";
-import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
+import {
+  type FakeMailgun,
+  firstField,
+  mailgunEnv,
+  startFakeMailgun,
+} from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -22,9 +27,7 @@ let fake: FakeMailgun;
 let t: TestRuntime;
 
 const mailEnv = () => ({
-  MAILGUN_URL: fake.url,
-  MAILGUN_API_KEY: fake.apiKey,
-  MAILGUN_DOMAIN: fake.domain,
+  ...mailgunEnv(fake),
   TRUST_PROXY: "true",
 });
 

@@ -4,7 +4,12 @@ import { createLogger } from "../../src/log";
 import { normaliseResetCode } from "../../src/password-reset/code";
 import { codeHash } from "../../src/password-reset/service";
 import { resetStreamOf } from "../../src/password-reset/streams";
-import { type FakeMailgun, firstField, startFakeMailgun } from "../support/fake-mailgun";
+import {
+  type FakeMailgun,
+  firstField,
+  mailgunEnv,
+  startFakeMailgun,
+} from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -17,9 +22,7 @@ beforeAll(async () => {
   fake = await startFakeMailgun();
   t = await createTestRuntime(
     {
-      MAILGUN_URL: fake.url,
-      MAILGUN_API_KEY: fake.apiKey,
-      MAILGUN_DOMAIN: fake.domain,
+      ...mailgunEnv(fake),
       RESET_DISPATCH_TIMEOUT_MS: "2000",
       TRUST_PROXY: "true",
     },

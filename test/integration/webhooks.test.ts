@@ -11,7 +11,12 @@ import { createApp } from "../../src/app";
 import type { AuditEvent } from "../../src/audit/model";
 import { auditApi, buildTimeline, type Send, type Timeline } from "../support/audit";
 import { messagesTo } from "../support/e2e";
-import { type FakeMailgun, type FakeMessage, startFakeMailgun } from "../support/fake-mailgun";
+import {
+  type FakeMailgun,
+  type FakeMessage,
+  mailgunEnv,
+  startFakeMailgun,
+} from "../support/fake-mailgun";
 import {
   appPoster,
   type ReportEvent,
@@ -39,9 +44,7 @@ beforeAll(async () => {
   fake = await startFakeMailgun();
   t = await createTestRuntime({
     AUDIT_TOKEN: TOKEN,
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     MAILGUN_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
     TRUST_PROXY: "true",
   });

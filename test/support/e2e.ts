@@ -11,6 +11,7 @@ import {
   type FakeMailgun,
   type FakeMessage,
   firstField,
+  mailgunEnv,
   startFakeMailgun,
 } from "./fake-mailgun";
 import { pgliteTemplate } from "./pglite-template";
@@ -52,9 +53,7 @@ export async function createDeployment(extra: Env = {}): Promise<Deployment> {
   let dir: ReturnType<typeof scratchDir> | undefined;
   const env: Env = {
     SECRET_KEY: testSecret(),
-    MAILGUN_URL: fake.url,
-    MAILGUN_API_KEY: fake.apiKey,
-    MAILGUN_DOMAIN: fake.domain,
+    ...mailgunEnv(fake),
     ...extra,
   };
   if (onPostgres) {

@@ -503,3 +503,8 @@ if (import.meta.main) {
   process.on("SIGINT", shutdown);
   process.on("SIGTERM", shutdown);
 }
+
+/** The environment that points the service's mailer at this fake. */
+export function mailgunEnv(fake: Pick<FakeMailgun, "url" | "apiKey" | "domain">) {
+  return { MAILGUN_URL: fake.url, MAILGUN_API_KEY: fake.apiKey, MAILGUN_DOMAIN: fake.domain };
+}
