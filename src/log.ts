@@ -1,5 +1,5 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import pino from "pino";
-import { currentRequestScope } from "./observability/request-scope";
 
 export type LogFields = Record<string, unknown>;
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -12,6 +12,22 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
   /** A logger whose every line also carries `bindings`. */
   child(bindings: LogFields): Logger;
+}
+
+/** What every line logged while serving one request carries. */
+export interface RequestScope {
+  requestId: string;
+  startedAt: number;
+}
+
+const requestScopes = new AsyncLocalStorage<RequestScope>();
+
+/**
+ * Makes `scope` current for the rest of this request's work. Elysia's hooks cannot wrap the
+ * handler, so the scope is entered (not run) at the request's first hook.
+ */
+export function enterRequestScope(scope: RequestScope): void {
+  requestScopes.enterWith(scope);
 }
 
 export interface LoggerOptions {
@@ -77,7 +93,7 @@ export function createLogger(options: LoggerOptions | ((line: string) => void) =
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
       // A child bound to a request id already carries one; JSON must not repeat a key.
       mixin: (_fields, _level, logger) => {
-        const scope = currentRequestScope();
+        const scope = requestScopes.getStore();
         if (scope === undefined || "requestId" in logger.bindings()) return {};
         return { requestId: scope.requestId };
       },

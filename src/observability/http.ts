@@ -2,9 +2,8 @@ import type { Span } from "@opentelemetry/api";
 import { Elysia } from "elysia";
 import type { UnknownEmailPolicy } from "../config";
 import { clientRequestIdOf, requestIdOf } from "../http/request";
-import type { Logger } from "../log";
+import { enterRequestScope, type Logger, type RequestScope } from "../log";
 import type { Metrics, TriggerOutcome } from "./metrics";
-import { enterRequestScope, type RequestScope } from "./request-scope";
 import { endRequestSpan, enterRequestSpan } from "./tracing";
 
 const TRIGGER_ROUTE = "/v1/auth/password-reset/trigger";

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger } from "../../src/log";
-import { enterRequestScope } from "../../src/observability/request-scope";
+import { createLogger, enterRequestScope } from "../../src/log";
 
 function capture(level?: "debug" | "info" | "warn" | "error") {
   const lines: Record<string, unknown>[] = [];
