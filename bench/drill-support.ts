@@ -5,9 +5,8 @@
  */
 import { readdirSync } from "node:fs";
 import pg from "pg";
-import { emailLookup } from "../projections/users";
 import { parseSecretKey } from "../src/config";
-import { deriveKeyring } from "../src/privacy";
+import { deriveKeyring, emailLookup } from "../src/privacy";
 import type { FakeMailgun } from "../test/support/fake-mailgun";
 import { benchEmail } from "./support";
 

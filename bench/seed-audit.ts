@@ -24,14 +24,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { outcomeEventId } from "../projections/reset-mailer";
-import { emailLookup } from "../projections/users";
 import { loadConfig } from "../src/config";
 import { deterministicUuid } from "../src/event-store";
 import { sweepExpired } from "../src/maintenance";
 import { generateResetCode } from "../src/password-reset/code";
 import { emailLimit, HISTORY_WINDOW_MS } from "../src/password-reset/decider";
 import { resetStreamId } from "../src/password-reset/streams";
-import { type Keyring, keyedHash, seal } from "../src/privacy";
+import { emailLookup, type Keyring, keyedHash, seal } from "../src/privacy";
 import { newDataKey, wrapDataKey } from "../src/privacy/crypto";
 import { openCore } from "../src/runtime";
 

@@ -2,10 +2,9 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { userStreamId } from "../events/user";
-import { emailLookup } from "../projections/users";
 import { loadConfig } from "../src/config";
 import { resetStreamId } from "../src/password-reset/streams";
-import { type Keyring, seal } from "../src/privacy";
+import { emailLookup, type Keyring, seal } from "../src/privacy";
 import { openCore } from "../src/runtime";
 
 export const ADMIN_URL =

@@ -1,9 +1,7 @@
 import type { UserEvent } from "../events/user";
 import type { InlineProjection, RecordedEvent, Tx } from "../src/event-store";
-import { type DataKeys, type Keyring, keyedHash } from "../src/privacy";
+import { type DataKeys, emailLookup, type Keyring } from "../src/privacy";
 import { startResetStream } from "./reset-streams";
-
-export const emailLookup = (keyring: Keyring, email: string) => keyedHash(keyring, "email", email);
 
 /** The accounts read model: one row per live user, written in the events' own transaction. */
 export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }): InlineProjection {

@@ -1,12 +1,11 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
-import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import { isUniqueViolation } from "../db";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
-import { keyedHash, seal, unseal } from "../privacy";
+import { emailLookup, keyedHash, seal, unseal } from "../privacy";
 import { limits, type WindowPolicy } from "../rate-limits/gcra";
 import {
   clearWindow,

@@ -1,12 +1,12 @@
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { startResetStream } from "../../projections/reset-streams";
-import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import type { Tx } from "../event-store";
 import { toRecordedEvent } from "../event-store/store";
 import { HttpError } from "../http/errors";
 import { resetStreamOf } from "../password-reset/streams";
+import { emailLookup } from "../privacy";
 import type { AuditEvent, AuditFilters } from "./model";
 import { presentFields, subjectOf } from "./present";
 

@@ -1,9 +1,8 @@
 import { sql } from "kysely";
 import { passwordResetStreamPrefix } from "../../events/password-reset";
-import { emailLookup } from "../../projections/users";
 import type { Db } from "../db";
 import { deterministicUuid, type Tx } from "../event-store";
-import { type Keyring, keyedHash } from "../privacy";
+import { emailLookup, type Keyring, keyedHash } from "../privacy";
 
 /**
  * The reset stream of an email that never had an account: opaque (a keyed hash shaped as a

@@ -28,6 +28,9 @@ export function keyedHash(keyring: Keyring, purpose: string, value: string): str
   return createHmac("sha256", keyring.hmacKey).update(`${purpose}\0${value}`).digest("hex");
 }
 
+/** How the read models find an email without holding it (`users`, `reset_streams`). */
+export const emailLookup = (keyring: Keyring, email: string) => keyedHash(keyring, "email", email);
+
 export function constantTimeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);

@@ -2,6 +2,7 @@ export { CodeKeys, destroyCodeKeys } from "./code-keys";
 export {
   constantTimeEqual,
   deriveKeyring,
+  emailLookup,
   isSealed,
   type Keyring,
   keyedHash,

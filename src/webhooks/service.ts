@@ -1,10 +1,10 @@
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
-import { emailLookup } from "../../projections/users";
 import type { AppContext } from "../context";
 import { deterministicUuid, type StreamWrite } from "../event-store";
 import { HttpError, invalidBody } from "../http/errors";
 import { resetStreamOf } from "../password-reset/streams";
+import { emailLookup } from "../privacy";
 import { decideReport, type SentMessage } from "./decider";
 import { isAuthentic, parseReport, parseSignature } from "./model";
 

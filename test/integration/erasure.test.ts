@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
-import { emailLookup } from "../../projections/users";
 import type { AuditEvent } from "../../src/audit/model";
 import { resetStreamId } from "../../src/password-reset/streams";
+import { emailLookup } from "../../src/privacy";
 import { auditApi, type Send, waitForAuditHorizon } from "../support/audit";
 import { codeOf, messagesTo } from "../support/e2e";
 import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
