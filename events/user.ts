@@ -68,4 +68,10 @@ export type UserEvent =
   | PasswordChangedNoticeReport
   | PersonalDataErased;
 
-export const userStreamId = (userId: string) => `user-${userId}`;
+const USER_STREAM_PREFIX = "user-";
+
+export const userStreamId = (userId: string) => `${USER_STREAM_PREFIX}${userId}`;
+
+/** The user whose stream `streamId` is; undefined for a stream of any other family. */
+export const userOfStream = (streamId: string): string | undefined =>
+  streamId.startsWith(USER_STREAM_PREFIX) ? streamId.slice(USER_STREAM_PREFIX.length) : undefined;

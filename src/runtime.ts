@@ -1,3 +1,4 @@
+import { userOfStream } from "../events/user";
 import { activeResetCodesProjection } from "../projections/active-reset-codes";
 import {
   PASSWORD_CHANGED_MAILER,
@@ -167,7 +168,10 @@ export async function createRuntime(
           // Another process may have erased a user: drop cached keys of the streams it wrote.
           const streams = decoded.signal.streamIds;
           if (streams.length === 0) dataKeys.forgetAll();
-          for (const id of streams) if (id.startsWith("user-")) dataKeys.forget(id.slice(5));
+          for (const id of streams) {
+            const userId = userOfStream(id);
+            if (userId !== undefined) dataKeys.forget(userId);
+          }
           bus.emit("commit", decoded.signal);
         }
       });

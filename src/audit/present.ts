@@ -1,3 +1,4 @@
+import { userOfStream } from "../../events/user";
 import { isSealed, unseal } from "../privacy";
 
 export const ERASED = "[erased]";
@@ -40,5 +41,5 @@ function unsealOrErased(key: Uint8Array, subjectId: string, value: string): stri
 /** Whose data key seals an event's personal data: its userId, or the user stream it is in. */
 export function subjectOf(streamId: string, data: Record<string, unknown>): string | undefined {
   if (typeof data.userId === "string") return data.userId;
-  return streamId.startsWith("user-") ? streamId.slice(5) : undefined;
+  return userOfStream(streamId);
 }
