@@ -4,10 +4,12 @@ import type { EventBus, EventStore, Subscription } from "./event-store";
 import type { Logger } from "./log";
 import type { Mailer } from "./mail/mailer";
 import type { Metrics } from "./observability/metrics";
-import type { DispatchOutcomes } from "./password-reset/outcomes";
 import type { CodeKeys, DataKeys, IpHashes, Keyring } from "./privacy";
 
-/** Everything a feature needs at run time, built once by the composition root (src/runtime.ts). */
+/**
+ * The running service, built once by the composition root (src/runtime.ts): what every feature
+ * receives, and its start and stop.
+ */
 export interface AppContext {
   readonly config: Config;
   readonly database: Database;
@@ -21,6 +23,14 @@ export interface AppContext {
   readonly log: Logger;
   readonly mailer: Mailer;
   readonly metrics: Metrics;
-  readonly resetOutcomes: DispatchOutcomes;
   readonly subscriptions: Subscription[];
+  /** Starts the subscriptions (and their catch-up from the stored checkpoints). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
+
+/** The database, keys and event store with its inline projections: what every entry point needs. */
+export type CoreContext = Pick<
+  AppContext,
+  "database" | "db" | "keyring" | "bus" | "store" | "dataKeys" | "codeKeys" | "ipHashes"
+>;

@@ -1,16 +1,17 @@
 import { createApp } from "./app";
 import { ConfigError, loadConfig } from "./config";
+import type { AppContext } from "./context";
 import { createLogger } from "./log";
 import { startTracing } from "./observability/tracing";
 import { explainDatabaseError, lockEmbeddedDatabase, settingsInForce } from "./operations/startup";
-import { createRuntime, type Runtime } from "./runtime";
+import { createRuntime } from "./runtime";
 
 async function main() {
   const config = loadConfig();
   const log = createLogger({ level: config.logLevel });
   const tracing = startTracing();
   const unlock = config.databaseUrl === undefined ? lockEmbeddedDatabase(config.dataDir) : () => {};
-  let runtime: Runtime;
+  let runtime: AppContext;
   try {
     runtime = await createRuntime(config, { log });
     await runtime.start();

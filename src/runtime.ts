@@ -10,8 +10,8 @@ import { sentMessagesProjection } from "../projections/sent-messages";
 import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
 import type { Config } from "./config";
-import type { AppContext } from "./context";
-import { type Database, type Db, migrate, openDatabase } from "./db";
+import type { AppContext, CoreContext } from "./context";
+import { type Database, migrate, openDatabase } from "./db";
 import {
   CommitNotifier,
   decodeNotification,
@@ -34,22 +34,8 @@ import {
   tracedReactor,
 } from "./observability/instrument";
 import { Metrics } from "./observability/metrics";
-import { DispatchOutcomes } from "./password-reset/outcomes";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
-import {
-  CodeKeys,
-  DataKeys,
-  deriveKeyring,
-  IpHashes,
-  type Keyring,
-  loadOrCreateDevSecret,
-} from "./privacy";
-
-export interface Runtime extends AppContext {
-  /** Starts the subscriptions (and their catch-up from the stored checkpoints). */
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
+import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
 
 export interface RuntimeOptions {
   log?: Logger;
@@ -62,19 +48,8 @@ export interface RuntimeOptions {
   mailBatching?: MailBatcherOptions;
 }
 
-export interface Core {
-  database: Database;
-  db: Db;
-  keyring: Keyring;
-  bus: EventBus;
-  store: EventStore;
-  dataKeys: DataKeys;
-  codeKeys: CodeKeys;
-  ipHashes: IpHashes;
-}
-
-/** The database, keys and event store with its inline projections: what every entry point needs. */
-export async function openCore(config: Config, database?: Database): Promise<Core> {
+/** Opens the core every entry point needs; a CLI that only reads the log needs no more. */
+export async function openCore(config: Config, database?: Database): Promise<CoreContext> {
   const db =
     database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   await migrate(db.db);
@@ -97,12 +72,10 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
 export async function createRuntime(
   config: Config,
   options: RuntimeOptions = {},
-): Promise<Runtime> {
+): Promise<AppContext> {
   const log = options.log ?? createLogger();
-  const { database, keyring, bus, store, dataKeys, codeKeys, ipHashes } = await openCore(
-    config,
-    options.database,
-  );
+  const core = await openCore(config, options.database);
+  const { database, bus, store, dataKeys, codeKeys } = core;
 
   const subscribed: { name: string; types: string[] }[] = [];
   const metrics = new Metrics(metricsSources(database, subscribed));
@@ -145,20 +118,12 @@ export async function createRuntime(
   let stopSweeping: (() => void) | undefined;
   let stopFlushing: (() => void) | undefined;
 
-  const runtime: Runtime = {
+  const runtime: AppContext = {
+    ...core,
     config,
-    database,
-    db: database.db,
-    bus,
-    store,
-    keyring,
-    dataKeys,
-    codeKeys,
-    ipHashes,
     log,
     mailer,
     metrics,
-    resetOutcomes: new DispatchOutcomes(store, bus),
     subscriptions,
     async start() {
       unlisten = await database.listen(NOTIFY_CHANNEL, (payload) => {

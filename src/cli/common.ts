@@ -1,7 +1,8 @@
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config";
+import type { CoreContext } from "../context";
 import { embeddedDatabaseHolder } from "../operations/startup";
-import { type Core, openCore } from "../runtime";
+import { openCore } from "../runtime";
 
 /** Ends the command with one line on stderr and exit status 2 (a usage or configuration error). */
 export function fail(message: string): never {
@@ -28,7 +29,7 @@ export function parseOptions<O extends ParseArgsOptionsConfig>(options: O, usage
  * The log as the terminal reads it: DATABASE_URL, or the embedded database when no server holds
  * it. The HTTP API's token plays no part here.
  */
-export async function openLog(): Promise<Core> {
+export async function openLog(): Promise<CoreContext> {
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig({ ...process.env, AUDIT_TOKEN: undefined });

@@ -3,6 +3,7 @@ import {
   type PasswordResetEmailFailed,
   type PasswordResetEmailSent,
 } from "../../events/password-reset";
+import type { AppContext } from "../context";
 import type { CommitSignal, EventBus, EventStore, RecordedEvent } from "../event-store";
 
 export type DispatchOutcome = PasswordResetEmailSent | PasswordResetEmailFailed;
@@ -91,3 +92,12 @@ export class DispatchOutcomes {
     }
   }
 }
+
+/** What the trigger needs beyond the app's context: the waiter for its emails' outcomes. */
+export type ResetContext = AppContext & { readonly resetOutcomes: DispatchOutcomes };
+
+/** The feature's own part, built from the context's store and bus. */
+export const withResetOutcomes = (ctx: AppContext): ResetContext => ({
+  ...ctx,
+  resetOutcomes: new DispatchOutcomes(ctx.store, ctx.bus),
+});

@@ -4,6 +4,7 @@ import { readJsonObject } from "../http/body";
 import { apiError, jsonBody, jsonResponse, tooManyRequestsResponse } from "../http/openapi";
 import { clientOf } from "../http/request";
 import { parseResetBody, parseTriggerBody, resetMessages, triggerMessages } from "./model";
+import { withResetOutcomes } from "./outcomes";
 import { resetPassword, triggerPasswordReset } from "./service";
 
 const triggerRequestSchema = {
@@ -28,12 +29,13 @@ const resetRequestSchema = {
 } as const;
 
 export function passwordResetRoutes(ctx: AppContext) {
+  const resetCtx = withResetOutcomes(ctx);
   return new Elysia({ name: "password-reset" })
     .post(
       "/v1/auth/password-reset/trigger",
       async ({ request, server }) => {
         const email = parseTriggerBody(await readJsonObject(request));
-        await triggerPasswordReset(ctx, {
+        await triggerPasswordReset(resetCtx, {
           email,
           ...clientOf(request, server, ctx.config.trustProxy),
         });

@@ -29,6 +29,7 @@ import {
   type TriggerDecision,
 } from "./decider";
 import { resetMessages } from "./model";
+import type { ResetContext } from "./outcomes";
 import { recordRefusal } from "./refusals";
 import { accountAndResetStream, resetStreamOf } from "./streams";
 
@@ -69,7 +70,7 @@ export async function loadResetState(
  * Resolves only when the provider accepted the message (in conceal mode: once the request or
  * its rejection is committed); every other ending is an HttpError.
  */
-export async function triggerPasswordReset(ctx: AppContext, input: TriggerInput): Promise<void> {
+export async function triggerPasswordReset(ctx: ResetContext, input: TriggerInput): Promise<void> {
   const { config } = ctx;
   const requestId = randomUUID();
   const { user, streamId } = await accountAndResetStream(ctx, input.email);

@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { createApp } from "../../src/app";
 import type { AuditEvent } from "../../src/audit/model";
 import { loadConfig } from "../../src/config";
+import type { AppContext } from "../../src/context";
 import { createLogger } from "../../src/log";
-import { createRuntime, type Runtime } from "../../src/runtime";
+import { createRuntime } from "../../src/runtime";
 import {
   appClient,
   auditApi,
@@ -40,7 +41,7 @@ let testDb: TestDatabase | undefined;
 let dir: ReturnType<typeof scratchDir> | undefined;
 /** What the server and the CLI share: the database and SECRET_KEY. */
 let env: Record<string, string>;
-let runtime: Runtime | undefined;
+let runtime: AppContext | undefined;
 let alice: Timeline;
 let bob: Timeline;
 const apiBodies: string[] = [];

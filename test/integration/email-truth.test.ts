@@ -7,12 +7,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { sql } from "kysely";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
+import type { AppContext } from "../../src/context";
 import { type Database, openDatabase } from "../../src/db";
 import { createLogger } from "../../src/log";
 import type { Mailer } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
 import { resetStreamOf } from "../../src/password-reset/streams";
-import { createRuntime, type Runtime } from "../../src/runtime";
+import { createRuntime } from "../../src/runtime";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
 import {
   type FakeMailgun,
@@ -107,7 +108,7 @@ describe.skipIf(!onPostgres)(
     let testDb: TestDatabase;
     let proxy: TcpProxy;
     let proxied: Database;
-    let runtime: Runtime;
+    let runtime: AppContext;
     let request: Send;
     let logs = "";
     let cutAfterSend = false;

@@ -9,13 +9,14 @@ import { sql } from "kysely";
 import pg from "pg";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
+import type { AppContext } from "../../src/context";
 import { type Database, openDatabase } from "../../src/db";
 import {
   createRoleIfMissing,
   SERVICE_ROLE,
 } from "../../src/db/migrations/0009-privacy-and-least-privilege";
 import { createLogger } from "../../src/log";
-import { createRuntime, type Runtime } from "../../src/runtime";
+import { createRuntime } from "../../src/runtime";
 import { waitForAuditHorizon } from "../support/audit";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
 import {
@@ -44,7 +45,7 @@ const TOKEN = `audit-${randomBytes(16).toString("hex")}`;
 let testDb: TestDatabase;
 let fake: FakeMailgun;
 let asService: Database;
-let runtime: Runtime;
+let runtime: AppContext;
 let owner: pg.Client;
 let service: pg.Client;
 

@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
+import type { AppContext } from "../../src/context";
 import { createLogger, type Logger } from "../../src/log";
-import { createRuntime, type Runtime, type RuntimeOptions } from "../../src/runtime";
+import { createRuntime, type RuntimeOptions } from "../../src/runtime";
 import { createTestDatabase, type TestDatabase } from "./database";
 import { appClient, type Send } from "./http";
 
 export interface TestRuntime {
-  runtime: Runtime;
+  runtime: AppContext;
   testDb: TestDatabase;
   app: ReturnType<typeof createApp>;
   request: Send;
