@@ -1,5 +1,12 @@
 export { AppendBatcher } from "./append-batcher";
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
+export {
+  type Command,
+  type CommandHandled,
+  type CommandHandlerOptions,
+  type Decision,
+  handleCommand,
+} from "./command-handler";
 export { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
 export { deterministicUuid } from "./ids";
 export { KeyedMutex } from "./keyed-mutex";
