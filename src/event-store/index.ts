@@ -7,7 +7,7 @@ export {
   type Decision,
   handleCommand,
 } from "./command-handler";
-export { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
+export { MAX_DECIDE_ATTEMPTS } from "./conflicts";
 export { deterministicUuid } from "./ids";
 export { KeyedMutex } from "./keyed-mutex";
 export { CommitNotifier } from "./notifier";
