@@ -1,6 +1,13 @@
 export { AppendBatcher } from "./append-batcher";
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
-export { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
+export {
+  type Command,
+  type CommandHandled,
+  type CommandHandlerOptions,
+  type Decision,
+  handleCommand,
+} from "./command-handler";
+export { MAX_DECIDE_ATTEMPTS } from "./conflicts";
 export { deterministicUuid } from "./ids";
 export { KeyedMutex } from "./keyed-mutex";
 export { CommitNotifier } from "./notifier";

@@ -1,4 +1,5 @@
 import type { Logger } from "../log";
+import { withRetries } from "./conflicts";
 import type { EventStore } from "./store";
 import { type NewEvent, VersionConflictError } from "./types";
 
@@ -16,16 +17,13 @@ export async function appendPatiently(
 ): Promise<void> {
   const now = options.now ?? Date.now;
   const giveUpAt = now() + (options.patienceMs ?? 60_000);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await store.append(streamId, "any", events);
-      return;
-    } catch (error) {
-      if (now() > giveUpAt) throw error;
-      if (!(error instanceof VersionConflictError)) {
-        options.log.warn("append failed; retrying", { streamId, attempt, error });
-        await Bun.sleep(Math.min(2_000, 50 * 2 ** attempt));
-      }
-    }
-  }
+  await withRetries(() => store.append(streamId, "any", events), {
+    retries: () => now() <= giveUpAt,
+    // A conflict here outlasted the store's own backoff: go again at once.
+    async wait(error, attempt) {
+      if (error instanceof VersionConflictError) return;
+      options.log.warn("append failed; retrying", { streamId, attempt, error });
+      await Bun.sleep(Math.min(2_000, 50 * 2 ** attempt));
+    },
+  });
 }

@@ -3,7 +3,7 @@ import { CompiledQuery, type Kysely, sql, type Transaction } from "kysely";
 import type { Db, Schema } from "../db";
 import { isUniqueViolation } from "../db/errors";
 import type { CommitSignal, EventBus } from "./bus";
-import { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
+import { onConflict, withRetries } from "./conflicts";
 import {
   type Checkpoint,
   type ExpectedVersion,
@@ -397,24 +397,25 @@ export class EventStore {
     within: (run: (db: Tx | Db) => Promise<AppendResult>) => Promise<AppendResult>,
   ): Promise<AppendResult> {
     let writes: StreamWrite[] = [];
-    let result: AppendResult | undefined;
-    for (let attempt = 1; result === undefined; attempt++) {
-      try {
-        result = await within(async (db) => {
-          writes = await prepare(db as Tx);
-          return this.appendIn(db, writes);
-        });
-      } catch (error) {
-        if (isUniqueViolation(error, "events_event_id_key")) return this.existing(writes);
-        if (!isUniqueViolation(error, "events_stream_id_stream_version_key")) throw error;
-        // "any" means at the end, wherever that is: a race for the end is retried, not an error.
-        const anywhere = writes.every((w) => w.expectedVersion === "any");
-        if (!anywhere || attempt >= MAX_DECIDE_ATTEMPTS) {
-          const first = writes[0];
-          throw new VersionConflictError(first?.streamId ?? "", first?.expectedVersion ?? "any");
-        }
-        await backoffAfterConflict(attempt);
-      }
+    // "any" means at the end, wherever that is: a race for the end is retried, not an error.
+    const raceForTheEnd = (error: unknown) =>
+      isUniqueViolation(error, "events_stream_id_stream_version_key") &&
+      writes.every((w) => w.expectedVersion === "any");
+    let result: AppendResult;
+    try {
+      result = await withRetries(
+        () =>
+          within(async (db) => {
+            writes = await prepare(db as Tx);
+            return this.appendIn(db, writes);
+          }),
+        onConflict({}, raceForTheEnd),
+      );
+    } catch (error) {
+      if (isUniqueViolation(error, "events_event_id_key")) return this.existing(writes);
+      if (!isUniqueViolation(error, "events_stream_id_stream_version_key")) throw error;
+      const first = writes[0];
+      throw new VersionConflictError(first?.streamId ?? "", first?.expectedVersion ?? "any");
     }
     const first = result.events[0];
     if (first !== undefined) {

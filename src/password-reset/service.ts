@@ -1,16 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { type PasswordResetEvent, resetAttemptsStreamPrefix } from "../../events/password-reset";
+import { resetAttemptsStreamPrefix } from "../../events/password-reset";
 import { userStreamId } from "../../events/user";
 import { hashPassword } from "../accounts/hashing";
 import { forgetFailedLogins } from "../accounts/service";
 import type { AppContext } from "../context";
 import {
-  backoffAfterConflict,
+  type CommandHandled,
+  type Decision,
   deterministicUuid,
-  KeyedMutex,
-  MAX_DECIDE_ATTEMPTS,
-  type RecordedEvent,
-  VersionConflictError,
+  handleCommand,
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
@@ -24,7 +22,6 @@ import {
   evolve,
   HISTORY_WINDOW_MS,
   initialResetState,
-  type ResetState,
   rejectionFor,
   type TriggerDecision,
 } from "./decider";
@@ -40,30 +37,20 @@ export interface TriggerInput extends ClientInfo {
   email: string;
 }
 
-/** This process's deciders of one reset stream take turns; other processes' collisions retry. */
-const streamTurns = new KeyedMutex();
-
 export const codeHash = (ctx: AppContext, normalisedCode: string) =>
   keyedHash(ctx.keyring, "reset-code", normalisedCode);
 
 /**
- * The part of an email's reset history the rules look at, and the stream's version: one hour,
- * which stays small however hard the address is hammered, since refusals are counted rather
- * than logged one by one (refusals.ts) and every other event is under a limit.
+ * The part of an email's reset history the rules look at: one hour, which stays small however
+ * hard the address is hammered, since refusals are counted rather than logged one by one
+ * (refusals.ts) and every other event is under a limit.
  */
-export async function loadResetState(
-  ctx: AppContext,
-  streamId: string,
-  now: number,
-): Promise<{ state: ResetState; version: number }> {
-  const events = (await ctx.store.readStream(streamId, {
-    since: new Date(now - HISTORY_WINDOW_MS),
-  })) as RecordedEvent<PasswordResetEvent>[];
-  return {
-    state: events.reduce(evolve, initialResetState()),
-    version: events.at(-1)?.streamVersion ?? 0,
-  };
-}
+const resetHistory = (streamId: string) => ({
+  streamId,
+  initialState: initialResetState,
+  evolve,
+  readWindowMs: HISTORY_WINDOW_MS,
+});
 
 /**
  * Records the request (or its rejection) and, for a request, waits for the email's outcome.
@@ -97,9 +84,14 @@ export async function triggerPasswordReset(ctx: ResetContext, input: TriggerInpu
 
   const outcome = ctx.resetOutcomes.expect(requestId, streamId);
   try {
-    const { decision, version } = await streamTurns.run(streamId, () =>
-      recordTrigger(ctx, { requestId, streamId, user, ipHash, input, metadata }),
-    );
+    const { result: decision, version } = await recordTrigger(ctx, {
+      requestId,
+      streamId,
+      user,
+      ipHash,
+      input,
+      metadata,
+    });
     if (decision.outcome === "rate_limited") throw tooManyRequests(decision.retryAfterSeconds);
     // Conceal answers once the request or its rejection is committed, known or not: waiting for
     // the provider would tell known addresses apart by time and by the provider's refusals.
@@ -141,7 +133,10 @@ function sealedAccount(
   };
 }
 
-/** Loads the email's history and the account, decides, and appends at the version it saw. */
+/**
+ * Decides on the email's history and appends at the version it saw; a refusal is counted
+ * instead, at whatever version the stream is, since it changes no decision state.
+ */
 async function recordTrigger(
   ctx: AppContext,
   args: {
@@ -152,10 +147,9 @@ async function recordTrigger(
     input: TriggerInput;
     metadata: ReturnType<typeof requestMetadata>;
   },
-): Promise<{ decision: TriggerDecision; version: number }> {
+): Promise<CommandHandled<TriggerDecision>> {
   const { requestId, streamId, user, ipHash, input, metadata } = args;
   const { config } = ctx;
-  let loaded = await loadResetState(ctx, streamId, Date.now());
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? await ctx.dataKeys.find(user.id) : undefined;
   const codeKey = newDataKey();
@@ -165,38 +159,40 @@ async function recordTrigger(
   // The email must be settled a little before the handler stops waiting, so the answer is exact.
   const dispatchWindowMs = timeoutMs - Math.min(250, Math.floor(timeoutMs / 5));
 
-  for (let attempt = 1; ; attempt++) {
-    const decision = decideTrigger(
-      {
-        type: "TriggerPasswordReset",
-        requestId,
-        now: Date.now(),
-        ipHash,
-        account,
-        codeTtlMs: config.resetCodeTtlSeconds * 1000,
-        dispatchWindowMs,
-        rateLimits: config.rateLimits,
-      },
-      loaded.state,
-    );
-    try {
-      // A refusal changes no decision state: it is counted, at whatever version the stream is.
+  return handleCommand(ctx.store, {
+    ...resetHistory(streamId),
+    decide(state): Decision<TriggerDecision> {
+      const decision = decideTrigger(
+        {
+          type: "TriggerPasswordReset",
+          requestId,
+          now: Date.now(),
+          ipHash,
+          account,
+          codeTtlMs: config.resetCodeTtlSeconds * 1000,
+          dispatchWindowMs,
+          rateLimits: config.rateLimits,
+        },
+        state,
+      );
       if (decision.outcome === "rate_limited") {
-        await recordRefusal(ctx, streamId, decision.events[0], metadata);
-        return { decision, version: loaded.version };
+        return {
+          result: decision,
+          record: () => recordRefusal(ctx, streamId, decision.events[0], metadata),
+        };
       }
-      // Only a request's code has a key: written in the transaction that records the request.
-      if (decision.outcome === "requested") ctx.codeKeys.hold(requestId, codeKey);
-      const events = decision.events.map((e) => ({ ...e, metadata }));
-      await ctx.store.append(streamId, loaded.version, events);
-      return { decision, version: loaded.version };
-    } catch (error) {
-      ctx.codeKeys.release(requestId);
-      if (!(error instanceof VersionConflictError) || attempt >= MAX_DECIDE_ATTEMPTS) throw error;
-      await backoffAfterConflict(attempt);
-      loaded = await loadResetState(ctx, streamId, Date.now());
-    }
-  }
+      return {
+        result: decision,
+        events: decision.events.map((e) => ({ ...e, metadata })),
+        // Only a request's code has a key: written in the transaction that records the request.
+        beforeAppend:
+          decision.outcome === "requested"
+            ? () => ctx.codeKeys.hold(requestId, codeKey)
+            : undefined,
+        onFailure: () => ctx.codeKeys.release(requestId),
+      };
+    },
+  });
 }
 
 export interface ResetInput extends ClientInfo {
@@ -250,24 +246,30 @@ export async function resetPassword(
       : undefined;
   const passwordHash = user ? await hashPassword(input.newPassword) : undefined;
 
-  const { email } = await streamTurns.run(streamId, () =>
-    decideAndAppendReset(ctx, {
-      streamId,
-      ipHash,
-      input,
-      owner,
-      user,
-      key,
-      passwordHash,
-      metadata,
-    }),
-  );
+  const completed = await recordReset(ctx, {
+    streamId,
+    ipHash,
+    input,
+    owner,
+    user,
+    key,
+    passwordHash,
+    metadata,
+  });
+  if (!completed) throw invalidCode();
+  const email = unseal(completed.key, completed.user.id, completed.user.sealed_email);
   if (budget) await refundWindow(db, limitKey, budget);
   await forgetFailedLogins(ctx, email);
   return { email };
 }
 
-async function decideAndAppendReset(
+type Completion = { user: { id: string; sealed_email: string }; key: Buffer };
+
+/**
+ * Decides on the email's history and appends at the version it saw: a rejected code is
+ * recorded in the stream; a completion with the password change in the user's stream.
+ */
+async function recordReset(
   ctx: AppContext,
   args: {
     streamId: string;
@@ -279,60 +281,44 @@ async function decideAndAppendReset(
     passwordHash: string | undefined;
     metadata: ReturnType<typeof requestMetadata>;
   },
-): Promise<{ email: string }> {
+): Promise<Completion | undefined> {
   const { streamId, ipHash, input, owner, user, key, passwordHash, metadata } = args;
-  for (let attempt = 1; ; attempt++) {
-    const now = Date.now();
-    const { state, version } = await loadResetState(ctx, streamId, now);
-    const decision = decideReset(
-      {
-        type: "ResetPassword",
-        now,
-        ipHash,
-        codeRequestId: user && owner ? owner.request_id : null,
-        emailGiven: input.email !== undefined,
-        sealedIp: key && owner ? seal(key, owner.user_id, input.ip) : "",
-        sealedUserAgent: key && owner ? seal(key, owner.user_id, input.userAgent) : "",
-      },
-      state,
-    );
-    try {
-      if (decision.outcome === "rejected") {
-        await ctx.store.append(
-          streamId,
-          version,
-          decision.events.map((e) => ({ ...e, metadata })),
-        );
-        throw invalidCode();
-      }
+  const { result } = await handleCommand(ctx.store, {
+    ...resetHistory(streamId),
+    decide(state): Decision<Completion | undefined> {
+      const decision = decideReset(
+        {
+          type: "ResetPassword",
+          now: Date.now(),
+          ipHash,
+          codeRequestId: user && owner ? owner.request_id : null,
+          emailGiven: input.email !== undefined,
+          sealedIp: key && owner ? seal(key, owner.user_id, input.ip) : "",
+          sealedUserAgent: key && owner ? seal(key, owner.user_id, input.userAgent) : "",
+        },
+        state,
+      );
+      const events = decision.events.map((e) => ({ ...e, metadata }));
+      if (decision.outcome === "rejected") return { result: undefined, events };
       if (!user || !key || !passwordHash) throw new Error("a completed reset needs its user");
-      await ctx.store.appendAll([
-        {
-          streamId,
-          expectedVersion: version,
-          events: decision.events.map((e) => ({ ...e, metadata })),
+      const passwordChanged = {
+        type: "PasswordChanged",
+        data: {
+          userId: user.id,
+          sealedPasswordHash: seal(key, user.id, passwordHash),
+          reason: "reset",
+          requestId: decision.requestId,
         },
-        {
-          streamId: userStreamId(user.id),
-          expectedVersion: "any",
-          events: [
-            {
-              type: "PasswordChanged",
-              data: {
-                userId: user.id,
-                sealedPasswordHash: seal(key, user.id, passwordHash),
-                reason: "reset",
-                requestId: decision.requestId,
-              },
-              metadata,
-            },
-          ],
-        },
-      ]);
-      return { email: unseal(key, user.id, user.sealed_email) };
-    } catch (error) {
-      if (!(error instanceof VersionConflictError) || attempt >= MAX_DECIDE_ATTEMPTS) throw error;
-      await backoffAfterConflict(attempt);
-    }
-  }
+        metadata,
+      };
+      return {
+        result: { user, key },
+        events,
+        alongside: [
+          { streamId: userStreamId(user.id), expectedVersion: "any", events: [passwordChanged] },
+        ],
+      };
+    },
+  });
+  return result;
 }
