@@ -1,6 +1,7 @@
 export { AppendBatcher } from "./append-batcher";
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
 export { backoffAfterConflict, MAX_DECIDE_ATTEMPTS } from "./conflicts";
+export type { ReactorHandler } from "./dispatcher";
 export { deterministicUuid } from "./ids";
 export { KeyedMutex } from "./keyed-mutex";
 export { CommitNotifier } from "./notifier";
@@ -12,10 +13,5 @@ export {
   type InlineProjection,
   type Tx,
 } from "./store";
-export {
-  type ProjectionHandler,
-  type ReactorHandler,
-  Subscription,
-  type SubscriptionOptions,
-} from "./subscriptions";
+export { Subscription, type SubscriptionOptions } from "./subscriptions";
 export * from "./types";
