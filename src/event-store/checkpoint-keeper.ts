@@ -4,11 +4,6 @@ import type { Lease } from "./lease";
 import { compareCheckpoints } from "./store";
 import { type Checkpoint, type RecordedEvent, START } from "./types";
 
-interface Pending {
-  event: RecordedEvent;
-  done: boolean;
-}
-
 const SAVE_EVERY_MS = 200;
 
 /**
@@ -115,4 +110,10 @@ export class CheckpointKeeper {
     }
     this.saved = target;
   }
+}
+
+/** An event the scan handed out, and whether its handling finished. */
+interface Pending {
+  event: RecordedEvent;
+  done: boolean;
 }

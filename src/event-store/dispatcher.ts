@@ -1,20 +1,10 @@
 import type { RecordedEvent } from "./types";
 import { pauseAfterFailure } from "./wake-ups";
 
-/** A side effect per event (an email): idempotent by itself, run concurrently up to a bound. */
-export interface ReactorHandler {
-  concurrency: number;
-  /**
-   * `fresh`: this process committed the event a moment ago and hands it over before the log
-   * scan reaches it, so no earlier handling of it can exist.
-   */
-  handle(event: RecordedEvent, context: { fresh: boolean }): Promise<void>;
-}
-
 /**
  * Runs a subscription's events, at most `concurrency` at once, each retried until handled or
  * abandoned. This process's own fresh commits may start before the scan reaches them; the scan
- * then takes over that same run, so nothing runs twice.
+ * then takes over that same run, so nothing runs twice and the checkpoint still waits for it.
  */
 export class Dispatcher {
   private readonly inFlight = new Set<Promise<void>>();
@@ -84,4 +74,14 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** A side effect per event (an email): idempotent by itself, run concurrently up to a bound. */
+export interface ReactorHandler {
+  concurrency: number;
+  /**
+   * `fresh`: this process committed the event a moment ago and hands it over before the log
+   * scan reaches it, so no earlier handling of it can exist.
+   */
+  handle(event: RecordedEvent, context: { fresh: boolean }): Promise<void>;
 }

@@ -6,11 +6,6 @@ const MIN_READ_INTERVAL_MS = 5;
 const LAZY_SCAN_MS = 50;
 const MAX_RETRY_MS = 30_000;
 
-/** After the n-th failure in a row: doubling from 200 ms, up to 30 s. */
-export function pauseAfterFailure(failures: number): Promise<void> {
-  return Bun.sleep(Math.min(MAX_RETRY_MS, 100 * 2 ** Math.min(failures, 10)));
-}
-
 /**
  * When a subscription reads the log next: at once on a commit it cannot handle from the bus
  * alone or when a handler slot frees, a little later when its own commits are already being
@@ -86,4 +81,9 @@ export class WakeUps {
       this.woken = false;
     });
   }
+}
+
+/** After the n-th failure in a row: doubling from 200 ms, up to 30 s. */
+export function pauseAfterFailure(failures: number): Promise<void> {
+  return Bun.sleep(Math.min(MAX_RETRY_MS, 100 * 2 ** Math.min(failures, 10)));
 }
