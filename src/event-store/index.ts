@@ -8,6 +8,7 @@ export {
   handleCommand,
 } from "./command-handler";
 export { MAX_DECIDE_ATTEMPTS } from "./conflicts";
+export type { ReactorHandler } from "./dispatcher";
 export { deterministicUuid } from "./ids";
 export { KeyedMutex } from "./keyed-mutex";
 export { CommitNotifier } from "./notifier";
@@ -19,10 +20,5 @@ export {
   type InlineProjection,
   type Tx,
 } from "./store";
-export {
-  type ProjectionHandler,
-  type ReactorHandler,
-  Subscription,
-  type SubscriptionOptions,
-} from "./subscriptions";
+export { Subscription, type SubscriptionOptions } from "./subscriptions";
 export * from "./types";

@@ -127,7 +127,6 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
   }
 
   return {
-    kind: "reactor",
     concurrency: deps.concurrency,
     async handle(recorded, context) {
       const event = recorded as E;

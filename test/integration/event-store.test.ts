@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import pg from "pg";
 import {
+  compareCheckpoints,
   EventBus,
   EventStore,
   type RecordedEvent,
@@ -30,21 +31,27 @@ const stream = () => `test-${randomUUID()}`;
 const event = (n: number, eventId?: string) => ({ type: "Counted", data: { n }, eventId });
 const quiet = (message: string) => silentLogger.error(message);
 
-function subscription(name: string, seen: RecordedEvent[], types = ["Counted"]) {
-  return new Subscription(testDb.database.db, store, bus, {
+/** `feed`: the bus it hears commits on; the store's own bus also hands it this process's events. */
+function subscription(name: string, seen: RecordedEvent[], feed = bus) {
+  return new Subscription(testDb.database.db, store, feed, {
     name,
-    types,
+    types: ["Counted"],
     leaseMs: 600,
     pollMs: 50,
     log: quiet,
     handler: {
-      kind: "projection",
-      async handle(_trx, e) {
+      concurrency: 4,
+      async handle(e) {
         seen.push(e);
       },
     },
   });
 }
+
+const checkpointOf = (e: RecordedEvent) => ({
+  transactionId: e.transactionId,
+  position: e.globalPosition,
+});
 
 describe("append", () => {
   test("numbers a stream's events from 1 and reads them back in order", async () => {
@@ -160,7 +167,6 @@ describe("subscriptions", () => {
       pollMs: 50,
       log: quiet,
       handler: {
-        kind: "reactor",
         concurrency: 4,
         async handle(e) {
           if (e.streamId !== id) return;
@@ -192,9 +198,14 @@ describe("subscriptions", () => {
     a.start();
     await waitFor(() => a.isOwner, { what: "a to own the lease" });
     b.start();
-    for (let n = 1; n <= 20; n++) await store.append(id, n - 1, [event(n)]);
+    let twentieth: RecordedEvent | undefined;
+    for (let n = 1; n <= 20; n++) twentieth = (await store.append(id, n - 1, [event(n)])).events[0];
     const mine = (seen: RecordedEvent[]) => seen.filter((e) => e.streamId === id);
     await waitFor(() => mine(seenA).length + mine(seenB).length === 20, { what: "first 20" });
+    // Own commits started ahead of the scan count as handled once the scan has confirmed them.
+    await waitFor(() => twentieth && compareCheckpoints(a.position, checkpointOf(twentieth)) >= 0, {
+      what: "a's checkpoint past the first 20",
+    });
 
     await a.stop();
     for (let n = 21; n <= 30; n++) await store.append(id, n - 1, [event(n)]);
@@ -212,7 +223,9 @@ describe.skipIf(!onPostgres)("subscriptions across connections (needs TEST_DATAB
     const name = `late-${randomUUID()}`;
     const id = stream();
     const seen: RecordedEvent[] = [];
-    const sub = subscription(name, seen);
+    // Fed by the scan alone, as in a process that made neither commit: a process starts its
+    // own fresh commits before the scan reaches them, whatever the commit order.
+    const sub = subscription(name, seen, new EventBus());
     sub.start();
 
     const slow = new pg.Client({ connectionString: testDb.url });
