@@ -1,11 +1,18 @@
-import { describe, expect, test } from "bun:test";
-import type { UserEvent } from "../../events/user";
+import { describe, test } from "bun:test";
 import {
   decideAccount,
   evolveAccount,
   initialAccountState,
   type RegisterUser,
 } from "../../src/accounts/decider";
+import { deciderSpec } from "../support/decider-spec";
+import { registered } from "../support/event-fixtures";
+
+const spec = deciderSpec({
+  decide: decideAccount,
+  evolve: evolveAccount,
+  initialState: () => initialAccountState,
+});
 
 const register: RegisterUser = {
   type: "RegisterUser",
@@ -14,29 +21,30 @@ const register: RegisterUser = {
   sealedPasswordHash: "sealed:hash",
 };
 
-const given = (...events: UserEvent[]) => events.reduce(evolveAccount, initialAccountState);
-
 describe("register a user", () => {
   test("given a free email, then UserRegistered with only sealed personal data", () => {
-    expect(decideAccount(register, given(), { emailTaken: false })).toEqual([
-      {
-        type: "UserRegistered",
-        data: { userId: "u-1", sealedEmail: "sealed:email", sealedPasswordHash: "sealed:hash" },
-      },
-    ]);
+    spec
+      .given()
+      .when(register, { emailTaken: false })
+      .thenEquals([
+        {
+          type: "UserRegistered",
+          data: { userId: "u-1", sealedEmail: "sealed:email", sealedPasswordHash: "sealed:hash" },
+        },
+      ]);
   });
 
   test("given the email is taken, then the registration is rejected", () => {
-    expect(decideAccount(register, given(), { emailTaken: true })).toEqual({
-      rejected: "email already registered",
-    });
+    spec
+      .given()
+      .when(register, { emailTaken: true })
+      .thenEquals({ rejected: "email already registered" });
   });
 
   test("given the stream already holds a registration, then it is rejected", () => {
-    const { type: _command, ...data } = register;
-    const state = given({ type: "UserRegistered", data });
-    expect(decideAccount(register, state, { emailTaken: false })).toEqual({
-      rejected: "email already registered",
-    });
+    spec
+      .given(registered())
+      .when(register, { emailTaken: false })
+      .thenEquals({ rejected: "email already registered" });
   });
 });
