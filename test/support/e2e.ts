@@ -147,6 +147,17 @@ export function codeOf(message: FakeMessage): string {
   return lines[0];
 }
 
+/** Every code the fake accepted, as shown, oldest first (emails without a code skipped). */
+export const codesSent = (messages: readonly FakeMessage[]): string[] =>
+  messages.flatMap((m) => textLines(m).filter((line) => SHOWN_CODE.test(line)));
+
+/** The code of the newest email with a code the fake accepted for this address, as shown. */
+export function lastCodeTo(fake: FakeMailgun, address: string): string {
+  const code = codesSent(messagesTo(fake, address)).at(-1);
+  if (code === undefined) throw new Error(`no code emailed to ${address}`);
+  return code;
+}
+
 /** The forms a code could leak in: as shown, without separators, lower-cased. */
 export function codeForms(shown: string): string[] {
   const compact = shown.replaceAll("-", "");
