@@ -8,6 +8,7 @@ import pg from "pg";
 import { emailLookup } from "../projections/users";
 import { parseSecretKey } from "../src/config";
 import { deriveKeyring } from "../src/privacy";
+import { runCommand } from "../test/support/command";
 import type { FakeMailgun } from "../test/support/fake-mailgun";
 import { benchEmail } from "./support";
 
@@ -317,13 +318,8 @@ export function drillLine(name: string, t: Tally, extra: Record<string, string |
 const CLUSTER_VERSION = readdirSync("/etc/postgresql").sort().at(-1) ?? "15";
 
 async function run(cmd: string[]): Promise<{ code: number; output: string }> {
-  const child = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  return { code, output: `${out}${err}`.trim() };
+  const { code, stdout, stderr } = await runCommand(cmd);
+  return { code, output: `${stdout}${stderr}`.trim() };
 }
 
 export async function pgctl(action: "start" | "stop"): Promise<void> {

@@ -16,7 +16,13 @@ import {
 } from "./fake-mailgun";
 import { pgliteTemplate } from "./pglite-template";
 import { testSecret } from "./runtime";
-import { postJson, type ServerProcess, scratchDir, startServer } from "./server";
+import {
+  postJson,
+  type ServerProcess,
+  scratchDir,
+  startExpectingFailure,
+  startServer,
+} from "./server";
 
 export const REGISTER = "/v1/auth/register";
 export const TRIGGER = "/v1/auth/password-reset/trigger";
@@ -83,6 +89,25 @@ export async function createDeployment(extra: Env = {}): Promise<Deployment> {
       dir?.remove();
     },
   };
+}
+
+/** The server refuses to start: one line naming `variable`, no stack, non-zero exit; the line. */
+export async function refusesToStart(
+  env: Record<string, string>,
+  variable: string,
+): Promise<string> {
+  const dir = scratchDir();
+  try {
+    const { code, output } = await startExpectingFailure({ DATA_DIR: dir.path, ...env });
+    expect(code).not.toBe(0);
+    const lines = output.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(variable);
+    expect(output).not.toContain("    at ");
+    return lines[0] ?? "";
+  } finally {
+    dir.remove();
+  }
 }
 
 /** A fresh address; `tag` makes failures readable. */
