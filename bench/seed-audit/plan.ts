@@ -222,18 +222,20 @@ function planResets(rng: Rng, user: UserPlan, stream: string, end: number, out: 
     // What the user does with the email: the reset page sends the email with the code.
     let failures = 0;
     let at = latestAt + rng.int(20, 120) * SECOND;
-    const reject = (reason: string, locked = false) => {
-      failures++;
+    const codeRejected = (t: number, extra: Record<string, unknown>) =>
       out.push({
-        t: at,
+        t,
         kind: Kind.CodeRejected,
         user,
         stream,
         httpId: randomUUID(),
         client,
         request: latest,
-        extra: { reason, failedAttempts: failures, ...(locked ? { locked: true } : {}) },
+        extra,
       });
+    const reject = (reason: string, locked = false) => {
+      failures++;
+      codeRejected(at, { reason, failedAttempts: failures, ...(locked ? { locked: true } : {}) });
       at += rng.int(10, 60) * SECOND;
     };
     const o = rng.next();
@@ -279,16 +281,7 @@ function planResets(rng: Rng, user: UserPlan, stream: string, end: number, out: 
       user.lastChangeAt = at;
       if (rng.chance(0.03)) {
         // The same link clicked again later: the code is used (no count against it).
-        out.push({
-          t: at + rng.int(1, 30) * MINUTE,
-          kind: Kind.CodeRejected,
-          user,
-          stream,
-          httpId: randomUUID(),
-          client,
-          request: latest,
-          extra: { reason: "used" },
-        });
+        codeRejected(at + rng.int(1, 30) * MINUTE, { reason: "used" });
       }
     } else if (o < 0.7) {
       at = latestAt + CODE_TTL_MS + rng.int(1, 50) * MINUTE;
