@@ -172,7 +172,7 @@ export function codeOf(message: FakeMessage): string {
   return lines[0];
 }
 
-/** Every code the fake accepted, as shown, oldest first (emails without a code skipped). */
+/** The codes these emails show, in their order (an email without a code adds none). */
 export const codesSent = (messages: readonly FakeMessage[]): string[] =>
   messages.flatMap((m) => textLines(m).filter((line) => SHOWN_CODE.test(line)));
 
