@@ -7,6 +7,7 @@ import { readdirSync } from "node:fs";
 import pg from "pg";
 import { parseSecretKey } from "../src/config";
 import { deriveKeyring, emailLookup } from "../src/privacy";
+import { runCommand } from "../test/support/command";
 import type { FakeMailgun } from "../test/support/fake-mailgun";
 import { benchEmail } from "./support";
 
@@ -316,13 +317,8 @@ export function drillLine(name: string, t: Tally, extra: Record<string, string |
 const CLUSTER_VERSION = readdirSync("/etc/postgresql").sort().at(-1) ?? "15";
 
 async function run(cmd: string[]): Promise<{ code: number; output: string }> {
-  const child = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  return { code, output: `${out}${err}`.trim() };
+  const { code, stdout, stderr } = await runCommand(cmd);
+  return { code, output: `${stdout}${stderr}`.trim() };
 }
 
 export async function pgctl(action: "start" | "stop"): Promise<void> {

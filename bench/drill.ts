@@ -16,6 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { startFakeMailgun } from "../test/support/fake-mailgun";
+import { mulberry32 } from "../test/support/random";
 import { type ServerProcess, startServer } from "../test/support/server";
 import {
   drillLine,
@@ -250,20 +251,9 @@ async function pgRestart(): Promise<DrillResult> {
   });
 }
 
-/** A seeded PRNG for the fake's fault rolls, so the fault pattern repeats. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** (c) The provider fails often: 20% 500, 10% 429, 5% slow (2 s, under the 10 s dispatch timeout). */
 async function mailgunFaults(): Promise<DrillResult> {
+  // The fake's fault rolls are seeded, so the fault pattern repeats.
   return withSetup(2000, { random: mulberry32(0xd1e11) }, {}, async (setup) => {
     await setup.fake.setMode({
       random: { fail500: 0.2, fail429: 0.1, slow: 0.05, slowMs: 2000 },

@@ -6,6 +6,7 @@ import { loadConfig } from "../src/config";
 import { resetStreamId } from "../src/password-reset/streams";
 import { emailLookup, type Keyring, seal } from "../src/privacy";
 import { openCore } from "../src/runtime";
+import { runCommand } from "../test/support/command";
 
 export const ADMIN_URL =
   process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -16,18 +17,11 @@ export async function sh(
   cmd: string[],
   options: { env?: Record<string, string> } = {},
 ): Promise<string> {
-  const child = Bun.spawn(cmd, {
-    stdout: "pipe",
-    stderr: "pipe",
+  const { code, stdout, stderr } = await runCommand(cmd, {
     env: { ...process.env, ...options.env },
   });
-  const [out, err, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${err || out}`);
-  return out;
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${stderr || stdout}`);
+  return stdout;
 }
 
 /** wrk and pgbench come from Debian's packages; install wrk when this machine lacks it. */

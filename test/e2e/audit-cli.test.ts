@@ -25,6 +25,7 @@ import {
   type Timeline,
   waitForAuditHorizon,
 } from "../support/audit";
+import { runCommand } from "../support/command";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
 import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { testSecret } from "../support/runtime";
@@ -71,7 +72,7 @@ interface CliResult {
 }
 
 async function cli(args: string[]): Promise<CliResult> {
-  const child = Bun.spawn([process.execPath, "src/cli/audit.ts", ...args], {
+  const result = await runCommand([process.execPath, "src/cli/audit.ts", ...args], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? "",
@@ -80,17 +81,9 @@ async function cli(args: string[]): Promise<CliResult> {
       ...(env.DATABASE_URL ? { DATABASE_URL: env.DATABASE_URL } : {}),
       ...(env.DATA_DIR ? { DATA_DIR: env.DATA_DIR } : {}),
     },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
   });
-  const [code, stdout, stderr] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
-  cliOutputs.push(stdout, stderr);
-  return { code, stdout, stderr };
+  cliOutputs.push(result.stdout, result.stderr);
+  return result;
 }
 
 const ndjson = (stdout: string): AuditEvent[] =>

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config";
+import { runCommand } from "../support/command";
+import { refusesToStart } from "../support/e2e";
 import { testSecret } from "../support/runtime";
 import {
   type ServerProcess,
@@ -15,22 +17,6 @@ import {
 } from "../support/server";
 
 const root = join(import.meta.dir, "..", "..");
-
-/** One line naming `variable`, no stack, non-zero exit. */
-async function refusesToStart(env: Record<string, string>, variable: string): Promise<string> {
-  const dir = scratchDir();
-  try {
-    const { code, output } = await startExpectingFailure({ DATA_DIR: dir.path, ...env });
-    expect(code).not.toBe(0);
-    const lines = output.trim().split("\n");
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(variable);
-    expect(output).not.toContain("    at ");
-    return lines[0] ?? "";
-  } finally {
-    dir.remove();
-  }
-}
 
 describe("configuration", () => {
   test("NODE_ENV accepts production, development and test only: a typo stops start-up", async () => {
@@ -89,8 +75,8 @@ describe("the audit CLI on the embedded database", () => {
   const secret = testSecret();
   let server: ServerProcess | undefined;
 
-  async function cli(args: string[], extra: Record<string, string> = {}) {
-    const child = Bun.spawn([process.execPath, "src/cli/audit.ts", ...args], {
+  const cli = (args: string[], extra: Record<string, string> = {}) =>
+    runCommand([process.execPath, "src/cli/audit.ts", ...args], {
       cwd: root,
       env: {
         PATH: process.env.PATH ?? "",
@@ -99,16 +85,7 @@ describe("the audit CLI on the embedded database", () => {
         SECRET_KEY: secret,
         ...extra,
       },
-      stdout: "pipe",
-      stderr: "pipe",
     });
-    const [code, stdout, stderr] = await Promise.all([
-      child.exited,
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-    ]);
-    return { code, stdout, stderr };
-  }
 
   beforeAll(async () => {
     // The first run creates the embedded database under DATA_DIR.

@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { badBodies, sendBadBody } from "../support/bad-bodies";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { refusesToStart } from "../support/e2e";
 import { testSecret } from "../support/runtime";
-import {
-  postJson,
-  type ServerProcess,
-  scratchDir,
-  startExpectingFailure,
-  startServer,
-} from "../support/server";
+import { postJson, type ServerProcess, scratchDir, startServer } from "../support/server";
 
 const JSON_ROUTES = ["/v1/auth/register"];
 
@@ -118,17 +113,7 @@ describe("start-up", () => {
   ];
   for (const [variable, env] of badConfigs) {
     test(`a bad ${variable} stops start-up with one line naming it`, async () => {
-      const dir = scratchDir();
-      try {
-        const { code, output } = await startExpectingFailure({ DATA_DIR: dir.path, ...env });
-        expect(code).not.toBe(0);
-        const lines = output.trim().split("\n");
-        expect(lines).toHaveLength(1);
-        expect(lines[0]).toContain(variable);
-        expect(output).not.toContain("    at ");
-      } finally {
-        dir.remove();
-      }
+      await refusesToStart(env, variable);
     });
   }
 });

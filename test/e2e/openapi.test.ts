@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { browserInstalled, closeBrowser, openPage } from "../support/browser";
+import { runCommand } from "../support/command";
 import { createDeployment, type Deployment, TRIGGER } from "../support/e2e";
 import type { ServerProcess } from "../support/server";
 
@@ -36,7 +37,7 @@ describe("the OpenAPI document", () => {
     try {
       const file = join(dir, "openapi.json");
       writeFileSync(file, JSON.stringify(document));
-      const child = Bun.spawn(
+      const { code, stdout, stderr } = await runCommand(
         [
           join(root, "node_modules", ".bin", "redocly"),
           "lint",
@@ -47,16 +48,9 @@ describe("the OpenAPI document", () => {
         {
           cwd: root,
           env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
-          stdout: "pipe",
-          stderr: "pipe",
         },
       );
-      const [code, out, err] = await Promise.all([
-        child.exited,
-        new Response(child.stdout).text(),
-        new Response(child.stderr).text(),
-      ]);
-      const report = out + err;
+      const report = stdout + stderr;
       expect({ code, report }).toEqual({
         code: 0,
         report: expect.stringContaining("Your API description is valid"),

@@ -15,12 +15,8 @@ import { createMailgunMailer } from "../../src/mail/mailgun";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import { createRuntime } from "../../src/runtime";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
-import {
-  type FakeMailgun,
-  firstField,
-  mailgunEnv,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
+import { lastCodeTo, messagesTo } from "../support/e2e";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { appClient, type Send } from "../support/http";
 import { createTestRuntime, type TestRuntime, testSecret } from "../support/runtime";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
@@ -28,7 +24,6 @@ import { waitFor } from "../support/wait";
 
 const password = "Truth-Passw0rd!";
 const newPassword = "Changed-Passw0rd!";
-const CODE_LINE = /^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$/;
 
 let fake: FakeMailgun;
 
@@ -41,15 +36,6 @@ afterAll(async () => {
 beforeEach(async () => {
   await fake.reset();
 });
-
-function emailedCode(email: string): string {
-  const message = fake.messages.find((m) => firstField(m.fields, "to") === email);
-  const line = (firstField(message?.fields ?? {}, "text") ?? "")
-    .split(/\r?\n/)
-    .find((l) => CODE_LINE.test(l));
-  if (!line) throw new Error(`no code emailed to ${email}`);
-  return line;
-}
 
 type Row = { type: string; data: Record<string, unknown> };
 
@@ -86,7 +72,7 @@ describe("a provider that answers after the deadline", () => {
     );
     expect(failed.data.reason).toBe("unknown");
 
-    const code = emailedCode(email);
+    const code = lastCodeTo(fake, email);
     const reset = await t.request("POST", "/v1/auth/password-reset/reset", {
       code,
       new_password: newPassword,
@@ -161,7 +147,7 @@ describe.skipIf(!onPostgres)(
       cutAfterSend = false;
       // Not confirmed in time: the answer stays 500, while the database is still away.
       expect(res.status).toBe(500);
-      expect(fake.messages.filter((m) => firstField(m.fields, "to") === email)).toHaveLength(1);
+      expect(messagesTo(fake, email)).toHaveLength(1);
       await waitFor(() => logs.includes("append failed; retrying"), {
         what: "the outcome's record to fail",
       });
@@ -178,7 +164,7 @@ describe.skipIf(!onPostgres)(
       expect(outcome.type).toBe("PasswordResetEmailSent");
 
       const reset = await request("POST", "/v1/auth/password-reset/reset", {
-        code: emailedCode(email),
+        code: lastCodeTo(fake, email),
         new_password: newPassword,
       });
       expect(reset.status).toBe(200);

@@ -6,17 +6,12 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
-import {
-  type FakeMailgun,
-  firstField,
-  mailgunEnv,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
+import { lastCodeTo } from "../support/e2e";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 
 const oldPassword = "Old-Passw0rd!";
 const newPassword = "N3w-Passw0rd!";
-const codeLine = /^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$/;
 
 let fake: FakeMailgun;
 let t: TestRuntime;
@@ -39,12 +34,7 @@ async function userWithCode(): Promise<{ email: string; code: string }> {
   expect(registered.status).toBe(201);
   const triggered = await t.request("POST", "/v1/auth/password-reset/trigger", { email });
   expect(triggered.status).toBe(200);
-  const message = fake.messages.filter((m) => firstField(m.fields, "to") === email).at(-1);
-  const code = (firstField(message?.fields ?? {}, "text") ?? "")
-    .split(/\r?\n/)
-    .find((line) => codeLine.test(line));
-  if (!code) throw new Error(`no code emailed to ${email}`);
-  return { email, code };
+  return { email, code: lastCodeTo(fake, email) };
 }
 
 /** Lets `n` database round trips go by: offsets the two requests without a timer. */

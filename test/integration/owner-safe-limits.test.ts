@@ -11,20 +11,14 @@ import { formatResetCode, generateResetCode } from "../../src/password-reset/cod
 import { flushRefusals } from "../../src/password-reset/refusals";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import { limits } from "../../src/rate-limits/gcra";
-import { mapWithConcurrency } from "../support/e2e";
-import {
-  type FakeMailgun,
-  firstField,
-  mailgunEnv,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
+import { lastCodeTo, mapWithConcurrency, messagesTo } from "../support/e2e";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const AUDIT_TOKEN = "owner-safe-audit-token";
 const password = "Own3r-Passw0rd!";
 const newPassword = "N3w-Own3r-Passw0rd!";
-const codeLine = /^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$/;
 
 let fake: FakeMailgun;
 let t: TestRuntime;
@@ -44,15 +38,6 @@ afterAll(async () => {
 let ipCounter = 0;
 const freshIp = () => `100.64.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
 const from = (ip: string) => ({ "x-forwarded-for": ip });
-const emailsTo = (email: string) =>
-  fake.messages.filter((m) => firstField(m.fields, "to") === email);
-const lastCodeTo = (email: string) => {
-  const line = (firstField(emailsTo(email).at(-1)?.fields ?? {}, "text") ?? "")
-    .split(/\r?\n/)
-    .find((l) => codeLine.test(l));
-  if (!line) throw new Error(`no code emailed to ${email}`);
-  return line;
-};
 
 async function victim(tag: string): Promise<string> {
   const email = `${tag}-${randomBytes(4).toString("hex")}@example.com`;
@@ -74,17 +59,17 @@ describe("strangers at other addresses cannot deny the owner a working code", ()
       for (const ip of strangers) await trigger(email, ip);
     }
     // Bounded: the hourly cap, plus one for each stranger's address new to the email.
-    const fromStrangers = emailsTo(email).length;
+    const fromStrangers = messagesTo(fake, email).length;
     expect(fromStrangers).toBeLessThanOrEqual(limits.triggerPerEmailHourly.max + strangers.length);
 
     const owner = freshIp();
     const mine = await trigger(email, owner);
     expect(mine.status).toBe(200);
-    const code = lastCodeTo(email);
+    const code = lastCodeTo(fake, email);
 
     // The strangers keep trying: none of them gets an email through, so the code stays live.
     for (const ip of strangers) expect((await trigger(email, ip)).status).toBe(429);
-    expect(emailsTo(email).length).toBe(fromStrangers + 1);
+    expect(messagesTo(fake, email).length).toBe(fromStrangers + 1);
 
     const done = await reset({ code, new_password: newPassword, email }, owner);
     expect(done.status).toBe(200);
@@ -94,7 +79,7 @@ describe("strangers at other addresses cannot deny the owner a working code", ()
     const email = await victim("guessed");
     const owner = freshIp();
     expect((await trigger(email, owner)).status).toBe(200);
-    const code = lastCodeTo(email);
+    const code = lastCodeTo(fake, email);
 
     const stranger = freshIp();
     for (let i = 0; i < 6; i++) {

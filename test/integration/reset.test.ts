@@ -9,12 +9,8 @@ import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
 import { resetStreamOf } from "../../src/password-reset/streams";
-import {
-  type FakeMailgun,
-  firstField,
-  mailgunEnv,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
+import { codesSent, lastCodeTo } from "../support/e2e";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -47,26 +43,8 @@ const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@e
 /** A well-formed code that is nobody's (2^-100 odds of hitting a real one). */
 const wrongCode = () => formatResetCode(generateResetCode());
 
-const codeLine = /^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$/;
-
 /** The code of the newest reset email to this address, as shown. */
-function latestCodeFor(email: string): string {
-  const message = fake.messages
-    .filter((m) => firstField(m.fields, "to") === email)
-    .filter((m) => m.fields["o:tag"]?.includes("password-reset"))
-    .at(-1);
-  const line = (firstField(message?.fields ?? {}, "text") ?? "")
-    .split(/\r?\n/)
-    .find((l) => codeLine.test(l));
-  if (!line) throw new Error(`no reset code emailed to ${email}`);
-  return line;
-}
-
-/** Every code the fake accepted in this file, as shown. */
-const allEmailedCodes = () =>
-  fake.messages
-    .map((m) => (firstField(m.fields, "text") ?? "").split(/\r?\n/).find((l) => codeLine.test(l)))
-    .filter((c): c is string => c !== undefined);
+const latestCodeFor = (email: string) => lastCodeTo(fake, email);
 
 type Row = { type: string; data: Record<string, unknown> };
 
@@ -541,7 +519,7 @@ describe("failed attempts under concurrency", () => {
 
 describe("the event log", () => {
   test("no plaintext code, in any form, appears in any event", async () => {
-    const codes = allEmailedCodes();
+    const codes = codesSent(fake.messages);
     expect(codes.length).toBeGreaterThan(20);
     const { rows } = await sql<{ text: string }>`
       select stream_id || ' ' || type || ' ' || data::text || ' ' || metadata::text as text

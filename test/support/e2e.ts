@@ -16,7 +16,13 @@ import {
 } from "./fake-mailgun";
 import { pgliteTemplate } from "./pglite-template";
 import { testSecret } from "./runtime";
-import { postJson, type ServerProcess, scratchDir, startServer } from "./server";
+import {
+  postJson,
+  type ServerProcess,
+  scratchDir,
+  startExpectingFailure,
+  startServer,
+} from "./server";
 
 export const REGISTER = "/v1/auth/register";
 export const TRIGGER = "/v1/auth/password-reset/trigger";
@@ -85,6 +91,25 @@ export async function createDeployment(extra: Env = {}): Promise<Deployment> {
   };
 }
 
+/** The server refuses to start: one line naming `variable`, no stack, non-zero exit; the line. */
+export async function refusesToStart(
+  env: Record<string, string>,
+  variable: string,
+): Promise<string> {
+  const dir = scratchDir();
+  try {
+    const { code, output } = await startExpectingFailure({ DATA_DIR: dir.path, ...env });
+    expect(code).not.toBe(0);
+    const lines = output.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(variable);
+    expect(output).not.toContain("    at ");
+    return lines[0] ?? "";
+  } finally {
+    dir.remove();
+  }
+}
+
 /** A fresh address; `tag` makes failures readable. */
 export function uniqueEmail(tag: string): string {
   return `${tag}-${randomBytes(5).toString("hex")}@example.com`;
@@ -145,6 +170,17 @@ export function codeOf(message: FakeMessage): string {
     throw new Error(`expected exactly one code line in the text part, found ${lines.length}`);
   }
   return lines[0];
+}
+
+/** The codes these emails show, in their order (an email without a code adds none). */
+export const codesSent = (messages: readonly FakeMessage[]): string[] =>
+  messages.flatMap((m) => textLines(m).filter((line) => SHOWN_CODE.test(line)));
+
+/** The code of the newest email with a code the fake accepted for this address, as shown. */
+export function lastCodeTo(fake: FakeMailgun, address: string): string {
+  const code = codesSent(messagesTo(fake, address)).at(-1);
+  if (code === undefined) throw new Error(`no code emailed to ${address}`);
+  return code;
 }
 
 /** The forms a code could leak in: as shown, without separators, lower-cased. */

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { runCommand } from "./command";
 import { readAnswer } from "./http";
 import { templateDataDir } from "./pglite-template";
 
@@ -114,19 +115,11 @@ export async function startServer(
 export async function startExpectingFailure(
   env: Record<string, string | undefined>,
 ): Promise<{ code: number; output: string }> {
-  const child = Bun.spawn(["bun", "src/main.ts"], {
+  const { code, stdout, stderr } = await runCommand(["bun", "src/main.ts"], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
   });
-  const [code, out, err] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
-  return { code, output: out + err };
+  return { code, output: stdout + stderr };
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {

@@ -1,5 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import { decideReport } from "../../src/webhooks/decider";
 import {
   isAuthentic,
   MAX_SKEW_MS,
@@ -90,25 +89,5 @@ describe("reports", () => {
     expect(parseReport({ ...base, event: "delivered", recipient: 7 })).toBeUndefined();
     expect(parseReport({ ...base, event: "delivered", message: {} })).toBeUndefined();
     expect(parseReport([])).toBeUndefined();
-  });
-
-  test("each kind becomes its event, for a reset email or a notice", () => {
-    const report = parseReport({ ...base, event: "failed", severity: "permanent" });
-    if (report === undefined || report === "ignored") throw new Error("not a report");
-    expect(decideReport(report, { kind: "reset", streamId: "s", reference: "req-1" })).toEqual({
-      type: "PasswordResetEmailBounced",
-      data: {
-        requestId: "req-1",
-        providerMessageId: "20261130.abc@mg.example.test",
-        reportId: "ev-1",
-        reportedAt: new Date(NOW).toISOString(),
-      },
-    });
-    expect(
-      decideReport(
-        { ...report, kind: "complained" },
-        { kind: "notice", streamId: "s", reference: "ch-1" },
-      ),
-    ).toMatchObject({ type: "PasswordChangedNoticeComplained", data: { changeEventId: "ch-1" } });
   });
 });
