@@ -14,6 +14,7 @@ import type { Logger } from "../src/log";
 import { deliveryRecord } from "../src/mail/deliver";
 import type { Mailer } from "../src/mail/mailer";
 import { mailReactor } from "../src/mail/reactor";
+import type { SendMarks } from "../src/mail/send-marks";
 import { passwordChangedMessage } from "../src/password-reset/messages";
 import { type DataKeys, unseal } from "../src/privacy";
 
@@ -33,6 +34,7 @@ export interface PasswordChangedMailerDeps {
   store: EventStore;
   dataKeys: DataKeys;
   mailer: Mailer;
+  marks: SendMarks;
   mailFrom: string;
   log: Logger;
   now?: () => number;

@@ -15,6 +15,7 @@ import type { MailBatcherOptions } from "../src/mail/batch";
 import { deliveryRecord } from "../src/mail/deliver";
 import type { Mailer, MailTemplate } from "../src/mail/mailer";
 import { mailReactor } from "../src/mail/reactor";
+import type { SendMarks } from "../src/mail/send-marks";
 import { formatResetCode } from "../src/password-reset/code";
 import { CODE_VARIABLE, passwordResetTemplate } from "../src/password-reset/messages";
 import { type CodeKeys, type DataKeys, unseal } from "../src/privacy";
@@ -32,6 +33,7 @@ export interface ResetMailerDeps {
   dataKeys: DataKeys;
   codeKeys: CodeKeys;
   mailer: Mailer;
+  marks: SendMarks;
   mailFrom: string;
   log: Logger;
   /** Requests handled at once; they wait for the batcher, which bounds the provider calls. */

@@ -15,6 +15,8 @@ export async function sweepExpired(db: Db): Promise<void> {
   await sql`delete from reset_codes where expires_at < now() - interval '1 day'`.execute(db);
   // A code key whose request never committed (or whose outcome never came) opens nothing useful.
   await sql`delete from reset_code_keys where created_at < now() - interval '1 day'`.execute(db);
+  // Every email's deadline is long past: nothing asks whether it was about to be sent.
+  await sql`delete from mail_send_marks where marked_at < now() - interval '1 day'`.execute(db);
 }
 
 /** Sweeps now and then; any process may do it, since the deletes are idempotent. */

@@ -26,6 +26,7 @@ import type { MailBatcherOptions } from "./mail/batch";
 import { createConsoleMailer } from "./mail/console";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
+import { databaseSendMarks } from "./mail/send-marks";
 import { startSweeping } from "./maintenance";
 import {
   instrumentMailer,
@@ -86,6 +87,7 @@ export async function createRuntime(
     dataKeys,
     codeKeys,
     mailer,
+    marks: databaseSendMarks(database.db),
     mailFrom: config.mailFrom,
     log,
   };

@@ -94,6 +94,11 @@ export interface IpHashKeysTable {
   wrapped_key: Uint8Array;
 }
 
+export interface MailSendMarksTable {
+  email_id: string;
+  marked_at: Generated<Date>;
+}
+
 export interface Schema {
   events: EventsTable;
   subscriptions: SubscriptionsTable;
@@ -107,4 +112,5 @@ export interface Schema {
   reset_streams: ResetStreamsTable;
   reset_code_keys: ResetCodeKeysTable;
   ip_hash_keys: IpHashKeysTable;
+  mail_send_marks: MailSendMarksTable;
 }

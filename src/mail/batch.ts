@@ -2,6 +2,13 @@ import { type DeliverOptions, type DeliveryResult, deliverWithRetry, retrySend }
 import { type Mailer, type MailTemplate, type Recipient, renderFor } from "./mailer";
 
 export interface MailBatcherOptions extends Omit<DeliverOptions, "deadline" | "maybeSent"> {
+  /**
+   * Writes down, before a provider call, the ids of the messages it carries; while it fails,
+   * nothing is sent (until the earliest deadline of the batch, then none of it is).
+   */
+  mark?: (ids: string[]) => Promise<void>;
+  /** How long to wait before marking again after a failure. */
+  markRetryMs?: number;
   /** Provider calls in flight at once; while all are busy, the queue grows into bigger batches. */
   callsInFlight?: number;
   /** Mailgun takes at most 1,000 recipients per call. */
@@ -11,6 +18,8 @@ export interface MailBatcherOptions extends Omit<DeliverOptions, "deadline" | "m
 }
 
 interface Entry {
+  /** Names the message to `mark`. */
+  id: string | undefined;
   template: MailTemplate;
   key: string;
   recipient: Recipient;
@@ -47,9 +56,14 @@ export class MailBatcher {
     this.splitConcurrency = options.splitConcurrency ?? 16;
   }
 
-  send(template: MailTemplate, recipient: Recipient, deadline: number): Promise<DeliveryResult> {
+  send(
+    template: MailTemplate,
+    recipient: Recipient,
+    deadline: number,
+    id?: string,
+  ): Promise<DeliveryResult> {
     return new Promise((settle) => {
-      this.queue.push({ template, key: templateKey(template), recipient, deadline, settle });
+      this.queue.push({ id, template, key: templateKey(template), recipient, deadline, settle });
       this.schedule();
     });
   }
@@ -103,6 +117,10 @@ export class MailBatcher {
   }
 
   private async deliver(batch: Entry[]): Promise<void> {
+    if (!(await this.marked(batch))) {
+      for (const entry of batch) entry.settle({ ok: false, reason: "deadline", attempts: 0 });
+      return;
+    }
     const sendBatch = this.mailer.sendBatch?.bind(this.mailer);
     const [only] = batch;
     if (batch.length === 1 && only) return this.deliverOne(only, false, 0);
@@ -131,6 +149,24 @@ export class MailBatcher {
     await this.deliverEach(batch, maybeSent, result.attempts);
   }
 
+  /** Whether the batch's messages are marked (or need no mark) before its deadline. */
+  private async marked(batch: Entry[]): Promise<boolean> {
+    const { mark } = this.options;
+    if (!mark) return true;
+    const ids = batch.flatMap((e) => (e.id === undefined ? [] : [e.id]));
+    const deadline = Math.min(...batch.map((e) => e.deadline));
+    const retryMs = this.options.markRetryMs ?? 100;
+    for (;;) {
+      try {
+        await mark(ids);
+        return true;
+      } catch {
+        if (this.now() + retryMs >= deadline) return false;
+        await Bun.sleep(retryMs);
+      }
+    }
+  }
+
   private async deliverEach(batch: Entry[], maybeSent: boolean, attempts: number): Promise<void> {
     let next = 0;
     const worker = async () => {
@@ -155,7 +191,14 @@ export class MailBatcher {
   }
 
   private deliverOptions(deadline: number, maybeSent: boolean): DeliverOptions {
-    const { callsInFlight: _c, maxRecipients: _m, splitConcurrency: _s, ...rest } = this.options;
+    const {
+      callsInFlight: _c,
+      maxRecipients: _m,
+      splitConcurrency: _s,
+      mark: _mark,
+      markRetryMs: _r,
+      ...rest
+    } = this.options;
     return { ...rest, deadline, maybeSent };
   }
 }

@@ -9,6 +9,7 @@ import type { Logger } from "../log";
 import { MailBatcher, type MailBatcherOptions } from "./batch";
 import { type DeliveryResult, UNKNOWN } from "./deliver";
 import type { Mailer, MailTemplate, Recipient } from "./mailer";
+import type { SendMarks } from "./send-marks";
 
 /** What to send for one event, or why nothing is sent (a reason that means "not sent"). */
 export type MailJob = { template: MailTemplate; recipient: Recipient } | { notSent: string };
@@ -30,6 +31,8 @@ export interface MailSpec<E extends RecordedEvent, Outcome extends NewEvent> {
 export interface MailReactorDeps {
   store: EventStore;
   mailer: Mailer;
+  /** What was about to be sent when a process died: never sent twice. */
+  marks: SendMarks;
   log: Logger;
   /** Emails handled at once; they wait for the batcher, which bounds the provider calls. */
   concurrency: number;
@@ -51,7 +54,18 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
 ): ReactorHandler {
   const now = deps.now ?? Date.now;
   const outcomes = new AppendBatcher(deps.store, deps.log);
-  const batcher = new MailBatcher(deps.mailer, { now, ...deps.batching });
+  const batcher = new MailBatcher(deps.mailer, {
+    now,
+    ...deps.batching,
+    async mark(ids) {
+      try {
+        await deps.marks.mark(ids);
+      } catch (error) {
+        deps.log.warn("marking emails before sending failed; nothing sent yet", { error });
+        throw error;
+      }
+    },
+  });
   const handling = new Map<string, Promise<void>>();
 
   /** Nothing is sent yet: a database blip here is waited out, up to the deadline. */
@@ -73,7 +87,12 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
     if (now() >= deadline) return { ok: false, reason: fresh ? "deadline" : UNKNOWN, attempts: 0 };
     const job = await prepareBefore(event, deadline);
     if ("notSent" in job) return { ok: false, reason: job.notSent, attempts: 0 };
-    const result = await batcher.send(job.template, job.recipient, deadline);
+    const result = await batcher.send(
+      job.template,
+      job.recipient,
+      deadline,
+      spec.outcomeEventId(event),
+    );
     if (!result.ok) {
       deps.log.warn("email failed", {
         email: spec.key(event),
@@ -114,12 +133,17 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
   }
 
   async function handleOnce(event: E, fresh: boolean): Promise<void> {
-    // A redelivery (restart, takeover) may hand us an event whose outcome is already recorded.
+    // A redelivery (restart, takeover) may hand us an event whose outcome is already recorded,
+    // or whose email a process that died may have sent: that one is not sent again.
     if (!fresh) {
       const later = await deps.store.readStream(event.streamId, {
         afterVersion: event.streamVersion,
       });
       if (later.some((e) => spec.isOutcome(e, event))) return;
+      if (await deps.marks.isMarked(spec.outcomeEventId(event))) {
+        await record(event, spec.outcome(event, { ok: false, reason: UNKNOWN, attempts: 0 }));
+        return;
+      }
     }
     const result = await send(event, fresh);
     // The send already happened: only the append is retried from here on, never the send.

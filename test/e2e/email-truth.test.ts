@@ -1,7 +1,8 @@
 /**
  * A crash after the provider accepted a reset email but before its outcome was recorded
  * (README: Architecture): the restarted service records the send as failed with reason `unknown`, the
- * provider may have the message, and its code does not work.
+ * provider may have the message, and its code does not work. Restarted before the email's
+ * deadline, it does not send it again: the email was marked before the provider call.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import {
@@ -83,4 +84,36 @@ test("kill -9 after the provider took the message: the outcome is recorded unkno
     new_password: "After-Crash-Passw0rd!",
   });
   expectError(reset, 400, "invalid or expired password reset code");
+}, 90_000);
+
+test("kill -9 after the provider took the message, restart before its deadline: never sent twice", async () => {
+  const { fake } = deployment;
+  // One server at a time on the deployment's database: the one that is killed owns the mailer.
+  await Promise.allSettled(deployment.servers.map((server) => server.stop()));
+  const patient = { RESET_DISPATCH_TIMEOUT_MS: "60000" };
+  const first = await deployment.start(patient);
+  const email = uniqueEmail("crash-early");
+  await register(first.url, email);
+
+  await fake.setMode({ acceptThenDelayMs: 120_000 });
+  const answer = trigger(first.url, email).catch((error: unknown) => error);
+  await fake.waitFor(() => messagesTo(fake, email).length > 0);
+  await first.kill();
+  await answer;
+  await fake.setMode("ok");
+
+  // The request is redelivered to the new process long before its deadline, and not sent again.
+  const second = await deployment.start(patient);
+  const failed = await waitFor(
+    async () =>
+      (await auditEvents(second.url, email)).find((e) => e.type === "PasswordResetEmailFailed"),
+    { timeoutMs: 30_000, intervalMs: 100, what: "the outcome found at restart" },
+  );
+  expect(failed.data.reason).toBe("unknown");
+  const requested = (await auditEvents(second.url, email)).find(
+    (e) => e.type === "PasswordResetRequested",
+  );
+  expect(Date.parse(String(requested?.data.dispatchDeadline))).toBeGreaterThan(Date.now());
+  expect(messagesTo(fake, email)).toHaveLength(1);
+  expect(fake.attempts.filter((a) => JSON.stringify(a).includes(email))).toHaveLength(1);
 }, 90_000);

@@ -1,7 +1,7 @@
 /**
  * Several server processes on one PostgreSQL database (the embedded database is single-process):
  * the reset mailer sends each requested code exactly once however the triggers are spread, and
- * a process killed mid-send is replaced without a second outcome, a different code, or a late send.
+ * a process killed mid-send is replaced without a second outcome, a second email, or a late send.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pg from "pg";
@@ -210,8 +210,8 @@ describe.skipIf(!onPostgres)("kill -9 mid-send, then a restart (needs TEST_DATAB
       requestOf.set(email as string, row);
     }
 
-    // Every accepted message belongs to a request, went out by its deadline, and an address
-    // that got it twice (sent, then the outcome lost with the process) got the same code.
+    // Every accepted message belongs to a request, went out by its deadline, and went out once:
+    // what the killed process was sending was marked, so the new one did not send it again.
     const perAddress = groupBy(fake.messages, (m) => recipientOf(m.fields));
     for (const [address, sent] of perAddress) {
       const request = requestOf.get(address);
@@ -219,7 +219,7 @@ describe.skipIf(!onPostgres)("kill -9 mid-send, then a restart (needs TEST_DATAB
       const deadline = Date.parse(request?.dispatchDeadline ?? "");
       const late = sent.filter((m: FakeMessage) => m.receivedAt > deadline);
       expect({ address, late: late.length }).toEqual({ address, late: 0 });
-      expect({ address, codes: new Set(sent.map(codeOf)).size }).toEqual({ address, codes: 1 });
+      expect({ address, emails: sent.length }).toEqual({ address, emails: 1 });
     }
 
     // Every email the provider accepted is logged as sent or as unknown, never as not sent.

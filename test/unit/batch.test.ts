@@ -45,8 +45,10 @@ function gatedMailer(options: { batches?: boolean } = {}) {
   return { mailer, calls, gates, releaseAll };
 }
 
+/** Polls, yielding to timers and I/O, until the check holds or five seconds pass. */
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setImmediate(r));
+  const giveUpAt = Date.now() + 5_000;
+  while (!check() && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 0));
   expect(check()).toBe(true);
 }
 
@@ -94,5 +96,64 @@ describe("MailBatcher", () => {
       { to: ["u0@example.com"], text: "Your code:\nCODE-0\n" },
       { to: ["u1@example.com"], text: "Your code:\nCODE-1\n" },
     ]);
+  });
+
+  test("a batch's messages are marked before the call that carries them, once", async () => {
+    const m = gatedMailer();
+    const order: string[] = [];
+    const batcher = new MailBatcher(m.mailer, {
+      callsInFlight: 1,
+      async mark(ids) {
+        order.push(`mark ${ids.join(",")} with ${m.calls.length} calls made`);
+      },
+    });
+    const deadline = Date.now() + 60_000;
+    const first = batcher.send(template, recipient(0), deadline, "id-0");
+    await until(() => m.calls.length === 1);
+    const rest = [1, 2].map((i) => batcher.send(template, recipient(i), deadline, `id-${i}`));
+    await until(() => m.gates.length === 1);
+    m.releaseAll();
+    await first;
+    await until(() => m.calls.length === 2);
+    m.releaseAll();
+    await Promise.all(rest);
+    expect(order).toEqual(["mark id-0 with 0 calls made", "mark id-1,id-2 with 1 calls made"]);
+  });
+
+  test("while marking fails nothing is sent; marked at last, the batch goes once", async () => {
+    const m = gatedMailer();
+    let failures = 2;
+    const batcher = new MailBatcher(m.mailer, {
+      markRetryMs: 1,
+      async mark() {
+        if (failures-- > 0) throw new Error("database away");
+        expect(m.calls).toHaveLength(0);
+      },
+    });
+    const send = batcher.send(template, recipient(0), Date.now() + 60_000, "id-0");
+    await until(() => m.calls.length === 1);
+    m.releaseAll();
+    expect((await send).ok).toBe(true);
+    expect(failures).toBe(-1);
+    expect(m.calls).toHaveLength(1);
+  });
+
+  test("a batch that cannot be marked before its deadline is never sent", async () => {
+    const m = gatedMailer();
+    let clock = 1_000_000;
+    let marks = 0;
+    const batcher = new MailBatcher(m.mailer, {
+      now: () => clock,
+      markRetryMs: 1,
+      async mark() {
+        marks++;
+        clock += 50;
+        throw new Error("database away");
+      },
+    });
+    const result = await batcher.send(template, recipient(0), clock + 200, "id-0");
+    expect(result).toEqual({ ok: false, reason: "deadline", attempts: 0 });
+    expect(marks).toBeGreaterThan(1);
+    expect(m.calls).toHaveLength(0);
   });
 });

@@ -9,6 +9,7 @@ import * as eventsIndexes from "./0007-events-indexes";
 import * as accountSecurity from "./0008-account-security";
 import * as privacyAndLeastPrivilege from "./0009-privacy-and-least-privilege";
 import * as deliveryReportsAndAuditStats from "./0010-delivery-reports-and-audit-stats";
+import * as mailSendMarks from "./0011-mail-send-marks";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   "0008-account-security": accountSecurity,
   "0009-privacy-and-least-privilege": privacyAndLeastPrivilege,
   "0010-delivery-reports-and-audit-stats": deliveryReportsAndAuditStats,
+  "0011-mail-send-marks": mailSendMarks,
 };
 
 export const migrationProvider: MigrationProvider = {
