@@ -1,3 +1,4 @@
+import type { DeliveryReport, EmailFailed, EmailSent } from "./email";
 import type { Event } from "./event";
 
 /**
@@ -48,15 +49,10 @@ export type PasswordResetRefusalsCounted = Event<
   { limit: RateLimitName; refused: number; firstAt: string; lastAt: string }
 >;
 
-export type PasswordResetEmailSent = Event<
-  "PasswordResetEmailSent",
-  { requestId: string; provider: string; providerMessageId: string; attempts: number }
->;
+type ResetEmail = { requestId: string };
 
-export type PasswordResetEmailFailed = Event<
-  "PasswordResetEmailFailed",
-  { requestId: string; reason: string; status?: number; attempts: number }
->;
+export type PasswordResetEmailSent = EmailSent<"PasswordResetEmailSent", ResetEmail>;
+export type PasswordResetEmailFailed = EmailFailed<"PasswordResetEmailFailed", ResetEmail>;
 
 export type CodeRejectionReason =
   | "unknown_code"
@@ -89,46 +85,7 @@ export type PasswordResetCompleted = Event<
   { requestId: string; userId: string; sealedIp: string; sealedUserAgent: string }
 >;
 
-/**
- * What the provider reported about a sent email after accepting it (a Mailgun webhook): one
- * event per report, `reportId` the provider's own event id. No recipient, no bounce text: the
- * address is personal data and the stream already says whose email it was.
- */
-export type DeliveryReportData = {
-  providerMessageId: string;
-  reportId: string;
-  /** When the provider saw it happen (the webhook's own timestamp). */
-  reportedAt: string;
-  /** Failures only: the provider's reason (`bounce`, `suppress-bounce`, …) and SMTP code. */
-  reason?: string;
-  code?: number;
-};
-
-export type PasswordResetEmailDelivered = Event<
-  "PasswordResetEmailDelivered",
-  DeliveryReportData & { requestId: string }
->;
-/** A permanent failure: the address will not take this email. */
-export type PasswordResetEmailBounced = Event<
-  "PasswordResetEmailBounced",
-  DeliveryReportData & { requestId: string }
->;
-/** A temporary failure: the provider keeps trying. */
-export type PasswordResetEmailDeferred = Event<
-  "PasswordResetEmailDeferred",
-  DeliveryReportData & { requestId: string }
->;
-export type PasswordResetEmailComplained = Event<
-  "PasswordResetEmailComplained",
-  DeliveryReportData & { requestId: string }
->;
-
-export type PasswordResetDeliveryReport =
-  | PasswordResetEmailDelivered
-  | PasswordResetEmailBounced
-  | PasswordResetEmailDeferred
-  | PasswordResetEmailComplained;
-
+export type PasswordResetDeliveryReport = DeliveryReport<"PasswordResetEmail", ResetEmail>;
 export type PasswordResetEvent =
   | PasswordResetRequested
   | PasswordResetRejected

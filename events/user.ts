@@ -1,5 +1,5 @@
+import type { DeliveryReport, EmailFailed, EmailSent } from "./email";
 import type { Event } from "./event";
-import type { DeliveryReportData } from "./password-reset";
 
 /** Values named `sealed…` are sealed under the user's data key; erasure makes them unreadable. */
 export type UserRegistered = Event<
@@ -23,39 +23,13 @@ export type PasswordChanged = Event<
   { userId: string; sealedPasswordHash: string; reason: "reset"; requestId: string }
 >;
 
-export type PasswordChangedNoticeSent = Event<
-  "PasswordChangedNoticeSent",
-  { changeEventId: string; provider: string; providerMessageId: string; attempts: number }
->;
+type Notice = { changeEventId: string };
 
-export type PasswordChangedNoticeFailed = Event<
-  "PasswordChangedNoticeFailed",
-  { changeEventId: string; reason: string; status?: number; attempts: number }
->;
+export type PasswordChangedNoticeSent = EmailSent<"PasswordChangedNoticeSent", Notice>;
+export type PasswordChangedNoticeFailed = EmailFailed<"PasswordChangedNoticeFailed", Notice>;
 
-/** The provider's reports on a sent notice, as for reset emails (`DeliveryReportData`). */
-export type PasswordChangedNoticeDelivered = Event<
-  "PasswordChangedNoticeDelivered",
-  DeliveryReportData & { changeEventId: string }
->;
-export type PasswordChangedNoticeBounced = Event<
-  "PasswordChangedNoticeBounced",
-  DeliveryReportData & { changeEventId: string }
->;
-export type PasswordChangedNoticeDeferred = Event<
-  "PasswordChangedNoticeDeferred",
-  DeliveryReportData & { changeEventId: string }
->;
-export type PasswordChangedNoticeComplained = Event<
-  "PasswordChangedNoticeComplained",
-  DeliveryReportData & { changeEventId: string }
->;
-
-export type PasswordChangedNoticeReport =
-  | PasswordChangedNoticeDelivered
-  | PasswordChangedNoticeBounced
-  | PasswordChangedNoticeDeferred
-  | PasswordChangedNoticeComplained;
+/** The provider's reports on a sent notice, as for reset emails. */
+export type PasswordChangedNoticeReport = DeliveryReport<"PasswordChangedNotice", Notice>;
 
 export type PersonalDataErased = Event<"PersonalDataErased", { userId: string }>;
 
