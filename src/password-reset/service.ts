@@ -28,7 +28,7 @@ import {
 import { resetMessages } from "./model";
 import type { ResetContext } from "./outcomes";
 import { recordRefusal } from "./refusals";
-import { accountAndResetStream, resetStreamOf } from "./streams";
+import { accountAndResetStream, resetStreamOf, type TriggerAccount } from "./streams";
 
 const resetAttemptsStreamId = (ipHash: string) =>
   `${resetAttemptsStreamPrefix}${deterministicUuid(ipHash)}`;
@@ -142,7 +142,7 @@ async function recordTrigger(
   args: {
     requestId: string;
     streamId: string;
-    user: { id: string; sealed_email: string } | undefined;
+    user: TriggerAccount | undefined;
     ipHash: string;
     input: TriggerInput;
     metadata: ReturnType<typeof requestMetadata>;
@@ -151,7 +151,7 @@ async function recordTrigger(
   const { requestId, streamId, user, ipHash, input, metadata } = args;
   const { config } = ctx;
   // No key means the user was erased a moment ago: the same as no account.
-  const key = user ? await ctx.dataKeys.find(user.id) : undefined;
+  const key = user ? ctx.dataKeys.adopt(user.id, user.wrapped_key) : undefined;
   const codeKey = newDataKey();
   const account =
     user && key ? sealedAccount(ctx, user, key, { requestId, key: codeKey }, input) : null;

@@ -28,28 +28,38 @@ export async function resetStreamOf(
   return row?.stream_id ?? resetStreamId(ctx.keyring, email);
 }
 
+/** An account as a trigger reads it: its id, sealed email and wrapped data key (none once erased). */
+export interface TriggerAccount {
+  id: string;
+  sealed_email: string;
+  wrapped_key: Uint8Array | null;
+}
+
 /**
- * The email's account (if any) and its reset stream in one read: both are found by the same
- * lookup hash, and every trigger needs both.
+ * The email's account (if any), its data key and its reset stream in one read: all are found
+ * by the same lookup hash, and every trigger needs them.
  */
 export async function accountAndResetStream(
   ctx: { db: Db | Tx; keyring: Keyring },
   email: string,
-): Promise<{ user: { id: string; sealed_email: string } | undefined; streamId: string }> {
+): Promise<{ user: TriggerAccount | undefined; streamId: string }> {
   const lookup = emailLookup(ctx.keyring, email);
   const { rows } = await sql<{
     id: string | null;
     sealed_email: string | null;
+    wrapped_key: Uint8Array | null;
     stream_id: string | null;
   }>`
-    select u.id, u.sealed_email,
+    select u.id, u.sealed_email, k.wrapped_key,
            (select stream_id from reset_streams where email_lookup = ${lookup}) as stream_id
-    from (select 1) as one left join users u on u.email_lookup = ${lookup}`.execute(ctx.db);
+    from (select 1) as one
+    left join users u on u.email_lookup = ${lookup}
+    left join data_keys k on k.subject_id = u.id`.execute(ctx.db);
   const row = rows[0];
   return {
     user:
       row?.id != null && row.sealed_email != null
-        ? { id: row.id, sealed_email: row.sealed_email }
+        ? { id: row.id, sealed_email: row.sealed_email, wrapped_key: row.wrapped_key }
         : undefined,
     streamId: row?.stream_id ?? resetStreamId(ctx.keyring, email),
   };

@@ -46,6 +46,22 @@ export class DataKeys {
     return key;
   }
 
+  /**
+   * The subject's key from its wrapped form read along with something else (undefined when that
+   * read found none), without a read of its own.
+   */
+  adopt(subjectId: string, wrapped: Uint8Array | null): Buffer | undefined {
+    if (this.erased.has(subjectId) || !wrapped) {
+      this.cache.delete(subjectId);
+      return undefined;
+    }
+    const cached = this.cache.get(subjectId);
+    if (cached) return cached;
+    const key = unwrapDataKey(this.keyring, subjectId, wrapped);
+    this.remember(subjectId, key);
+    return key;
+  }
+
   async destroy(trx: Tx | Db, subjectId: string): Promise<void> {
     this.cache.delete(subjectId);
     await sql`delete from data_keys where subject_id = ${subjectId}::uuid`.execute(trx);
