@@ -87,7 +87,7 @@ export async function createRuntime(
     dataKeys,
     codeKeys,
     mailer,
-    marks: databaseSendMarks(database.db),
+    marks: databaseSendMarks(database),
     mailFrom: config.mailFrom,
     log,
   };

@@ -1,4 +1,5 @@
-import type { Db } from "../db";
+import { sql } from "kysely";
+import type { Database } from "../db";
 
 /**
  * At most once, across crashes: before a provider call, the ids of the emails it carries are
@@ -10,14 +11,19 @@ export interface SendMarks {
   isMarked(emailId: string): Promise<boolean>;
 }
 
-export function databaseSendMarks(db: Db): SendMarks {
+export function databaseSendMarks(database: Database): SendMarks {
+  const { db } = database;
+  // A mark has to outlive this process. A PostgreSQL server keeps it without waiting for the
+  // flush (lost only if both crash at once: an email may then go twice, never be lost); the
+  // embedded database dies with the process, so there it is flushed before the call.
+  const synchronousCommit = database.kind === "embedded" ? "on" : "off";
   return {
     async mark(emailIds) {
-      await db
-        .insertInto("mail_send_marks")
-        .values(emailIds.map((email_id) => ({ email_id })))
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      await sql`
+        insert into mail_send_marks (email_id)
+        select unnest(${emailIds}::uuid[])
+        where set_config('synchronous_commit', ${synchronousCommit}, true) is not null
+        on conflict do nothing`.execute(db);
     },
     async isMarked(emailId) {
       const row = await db
