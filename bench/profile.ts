@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFakeMailgun } from "../test/support/fake-mailgun";
+import { listeningPort } from "../test/support/server";
 import { table } from "./report";
 import { benchServerEnv, createBenchDatabase, ensureTools, seedUsers, sh } from "./support";
 
@@ -41,7 +42,7 @@ async function main() {
       const { value, done } = await reader.read();
       if (done) throw new Error(`server exited:\n${output}`);
       output += decoder.decode(value);
-      port = Number(output.match(/"message":"listening","port":(\d+)/)?.[1] ?? 0);
+      port = listeningPort(output) ?? 0;
     }
     // Keep draining the log so the server never blocks on a full pipe.
     void (async () => {

@@ -35,6 +35,8 @@ export class Subscription {
   private readonly wakeUps: WakeUps;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** The last read found every handler slot busy: the next one to free wakes the loop. */
+  private waitingForSlot = false;
 
   private readonly onCommit = (signal: CommitSignal) => {
     // This process's own commit, every event of ours already running: the log scan that
@@ -120,7 +122,8 @@ export class Subscription {
   /** One read of the log from the cursor, as much as the free handler slots can take. */
   private async step(): Promise<boolean> {
     const capacity = this.dispatcher.capacity;
-    if (capacity <= 0) return false;
+    this.waitingForSlot = capacity <= 0;
+    if (this.waitingForSlot) return false;
     const batch = await this.store.readAll(this.checkpoints.cursor, {
       limit: Math.min(capacity, this.batchSize),
       types: this.types,
@@ -129,7 +132,10 @@ export class Subscription {
       const finished = this.checkpoints.track(event);
       this.dispatcher.dispatch(event, (handled) => {
         finished(handled);
-        this.wakeUps.wake();
+        if (this.waitingForSlot) {
+          this.waitingForSlot = false;
+          this.wakeUps.wake();
+        }
       });
     }
     this.checkpoints.readTo(batch.next);
