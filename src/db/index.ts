@@ -21,6 +21,11 @@ export interface Database {
    * a WAL flush.
    */
   notify?(channel: string, payload: string): Promise<void>;
+  /**
+   * PostgreSQL only: one small statement (`name` prepares it) on that same connection of its
+   * own, in a transaction of its own, so it never queues behind the pool.
+   */
+  aside?(name: string, text: string, values: unknown[]): Promise<void>;
   close(): Promise<void>;
   /** Connections of the pool (PostgreSQL only), for the metrics. */
   poolUse?(): { total: number; idle: number; waiting: number };
@@ -116,6 +121,7 @@ function openPostgres(url: string, poolSize: number): Database {
     return stop;
   }
 
+  /** The connection of notifications and other statements set aside from the pool. */
   let notifier: Promise<pg.Client> | undefined;
   const connectNotifier = (): Promise<pg.Client> => {
     const client = new pg.Client({ connectionString: url, types: pgTypes });
@@ -131,21 +137,22 @@ function openPostgres(url: string, poolSize: number): Database {
     return connecting;
   };
 
-  async function notify(channel: string, payload: string): Promise<void> {
+  async function aside(name: string, text: string, values: unknown[]): Promise<void> {
     notifier ??= connectNotifier();
     const client = await notifier;
-    await client.query({
-      name: "notify",
-      text: "select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)",
-      values: [channel, payload],
-    });
+    await client.query({ name, text, values });
   }
 
   return {
     kind: "postgres",
     db,
     listen,
-    notify,
+    notify: (channel, payload) =>
+      aside("notify", "select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", [
+        channel,
+        payload,
+      ]),
+    aside,
     poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await Promise.all([...listeners].map((stop) => stop()));

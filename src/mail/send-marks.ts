@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { CompiledQuery } from "kysely";
 import type { Database } from "../db";
 
 /**
@@ -11,19 +11,22 @@ export interface SendMarks {
   isMarked(emailId: string): Promise<boolean>;
 }
 
+const MARK = `
+  insert into mail_send_marks (email_id)
+  select unnest($1::uuid[])
+  where set_config('synchronous_commit', $2, true) is not null
+  on conflict do nothing`;
+
 export function databaseSendMarks(database: Database): SendMarks {
-  const { db } = database;
-  // A mark has to outlive this process. A PostgreSQL server keeps it without waiting for the
-  // flush (lost only if both crash at once: an email may then go twice, never be lost); the
-  // embedded database dies with the process, so there it is flushed before the call.
-  const synchronousCommit = database.kind === "embedded" ? "on" : "off";
+  const { db, aside } = database;
   return {
     async mark(emailIds) {
-      await sql`
-        insert into mail_send_marks (email_id)
-        select unnest(${emailIds}::uuid[])
-        where set_config('synchronous_commit', ${synchronousCommit}, true) is not null
-        on conflict do nothing`.execute(db);
+      // A mark has to outlive this process. On a PostgreSQL server it goes on the connection set
+      // aside from the pool (a provider call waits for it) and is not flushed before the call
+      // (lost only if the machine crashes at once: an email may then go twice, never be lost);
+      // the embedded database dies with the process, so there it is flushed.
+      if (aside) await aside("mail-send-marks", MARK, [emailIds, "off"]);
+      else await db.executeQuery(CompiledQuery.raw(MARK, [emailIds, "on"]));
     },
     async isMarked(emailId) {
       const row = await db
