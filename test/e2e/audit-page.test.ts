@@ -26,6 +26,7 @@ import { waitFor } from "../support/wait";
 const TOKEN = `audit-page-${randomBytes(12).toString("hex")}`;
 const SIGNING_KEY = `whk-${randomBytes(16).toString("hex")}`;
 const EMAIL = "page.alice@example.com";
+const DISPATCH_TIMEOUT_MS = 1_500;
 // The README's copy is rewritten only when asked, so that a test run leaves the tree clean.
 const SCREENSHOT = process.env.UPDATE_SCREENSHOTS
   ? join(import.meta.dir, "..", "..", "docs", "audit-page.png")
@@ -58,6 +59,7 @@ beforeAll(async () => {
   deployment = await createDeployment({
     AUDIT_TOKEN: TOKEN,
     MAILGUN_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
+    RESET_DISPATCH_TIMEOUT_MS: String(DISPATCH_TIMEOUT_MS),
   });
   server = await deployment.start();
   reportAccepted(deployment.fake, {
@@ -225,6 +227,46 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
       expect(account).toContain("Personal data erased");
       expect(account).not.toContain(gone);
       expect(session.blocked).toEqual([]);
+      expect(session.errors).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  test("an email whose provider never answered in time shows as may have been sent, not as not sent", async () => {
+    const late = "page.late@example.com";
+    await register(server.url, late);
+    const { fake } = deployment;
+    // The provider takes the message (it may reach the user) but answers after the deadline.
+    const report = fake.onAccepted;
+    fake.onAccepted = undefined;
+    await fake.setMode({ acceptThenDelayMs: DISPATCH_TIMEOUT_MS * 3 });
+    try {
+      expect((await trigger(server.url, late)).status).toBe(500);
+    } finally {
+      await fake.setMode("ok");
+      fake.onAccepted = report;
+    }
+    await waitFor(
+      async () =>
+        (
+          (await get(`/v1/audit/events?email=${encodeURIComponent(late)}`)) as { events: Shown[] }
+        ).events.some((e) => e.type === "PasswordResetEmailFailed" && e.data.reason === "unknown"),
+      { what: "the unknown outcome in the audit API" },
+    );
+
+    const session = await openPage(server.url);
+    try {
+      const { page } = session;
+      await page.goto(`${server.url}/audit`);
+      await page.getByLabel("Audit token").fill(TOKEN);
+      await page.keyboard.press("Enter");
+      await page.getByLabel(/Email or user id/).fill(late);
+      await page.keyboard.press("Enter");
+      await page.locator("#results:not([hidden]) .request").first().waitFor();
+      const timeline = await page.locator("article[data-request]").first().textContent();
+      expect(timeline).toContain("Email may have been sent (the provider's answer never came)");
+      expect(timeline).not.toContain("Email not sent");
       expect(session.errors).toEqual([]);
     } finally {
       await session.close();

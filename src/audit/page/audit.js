@@ -166,6 +166,8 @@ function step(at, label, tone, ...details) {
   return el("li", { "data-step": label }, timeEl(at), el("span", {}, what, ...details));
 }
 
+const UNANSWERED = " (the provider's answer never came)";
+
 /** What an event says, as a timeline line; undefined for events shown elsewhere. */
 function describe(e) {
   const d = e.data;
@@ -185,7 +187,10 @@ function describe(e) {
         detail(` to the provider, ${d.attempts} attempt(s)`),
       );
     case "PasswordResetEmailFailed":
-      return step(e.recorded_at, "Email not sent", "bad", detail(` ${d.reason}`));
+      // `unknown`: the provider may have the email; the log never says it was not sent.
+      return d.reason === "unknown"
+        ? step(e.recorded_at, "Email may have been sent", "bad", detail(UNANSWERED))
+        : step(e.recorded_at, "Email not sent", "bad", detail(` ${d.reason}`));
     case "PasswordResetEmailDelivered":
       return step(
         e.recorded_at,
@@ -227,7 +232,10 @@ function accountStep(e) {
     UserLoggedIn: ["Logged in", "", ` from ${d.ip ?? "?"}, ${d.userAgent ?? "?"}`],
     PasswordChanged: ["Password changed", "good", ` by a ${d.reason}`],
     PasswordChangedNoticeSent: ["Notice sent", "", " (password changed email)"],
-    PasswordChangedNoticeFailed: ["Notice not sent", "bad", ` ${d.reason}`],
+    PasswordChangedNoticeFailed:
+      d.reason === "unknown"
+        ? ["Notice may have been sent", "bad", UNANSWERED]
+        : ["Notice not sent", "bad", ` ${d.reason}`],
     PasswordChangedNoticeDelivered: ["Notice delivered", "good", ""],
     PasswordChangedNoticeBounced: ["Notice bounced", "bad", ` ${d.reason ?? ""}`],
     PasswordChangedNoticeDeferred: ["Notice deferred", "", ""],
