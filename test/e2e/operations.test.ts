@@ -125,7 +125,17 @@ describe("metrics", () => {
     const before = await scrape();
     expectAnswer(await trigger(server.url, email), 200, SENT_BODY);
     expect((await trigger(server.url, uniqueEmail("nobody"))).status).toBe(404);
-    const after = await scrape();
+    // A request is counted once its answer has gone out: the scrape may come first.
+    const counted = (text: string, outcome: string) =>
+      sample(text, "password_reset_triggers_total", { outcome }) >
+      sample(before, "password_reset_triggers_total", { outcome });
+    const after = await waitFor(
+      async () => {
+        const text = await scrape();
+        return counted(text, "sent") && counted(text, "unknown_email") ? text : undefined;
+      },
+      { what: "both triggers counted" },
+    );
 
     const moved = (name: string, labels: Record<string, string>) =>
       sample(after, name, labels) - sample(before, name, labels);
