@@ -1,4 +1,3 @@
-export { AppendBatcher } from "./append-batcher";
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
 export {
   type Command,

@@ -13,7 +13,13 @@ export async function appendPatiently(
   store: EventStore,
   streamId: string,
   events: NewEvent[],
-  options: { log: Logger; patienceMs?: number; now?: () => number },
+  options: {
+    log: Logger;
+    patienceMs?: number;
+    now?: () => number;
+    /** Fields that say what is being recorded, for the log lines of its retries. */
+    about?: Record<string, unknown>;
+  },
 ): Promise<void> {
   const now = options.now ?? Date.now;
   const giveUpAt = now() + (options.patienceMs ?? 60_000);
@@ -22,7 +28,12 @@ export async function appendPatiently(
     // A conflict here outlasted the store's own backoff: go again at once.
     async wait(error, attempt) {
       if (error instanceof VersionConflictError) return;
-      options.log.warn("append failed; retrying", { streamId, attempt, error });
+      options.log.warn("append failed; retrying", {
+        ...options.about,
+        streamId,
+        attempt,
+        error,
+      });
       await Bun.sleep(Math.min(2_000, 50 * 2 ** attempt));
     },
   });

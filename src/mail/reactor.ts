@@ -1,5 +1,5 @@
 import {
-  AppendBatcher,
+  appendPatiently,
   type EventStore,
   type NewEvent,
   type ReactorHandler,
@@ -40,8 +40,6 @@ export interface MailReactorDeps {
   now?: () => number;
 }
 
-/** How long to wait before trying again to record an outcome while the database is away. */
-const HOLD_RETRY_MS = 1_000;
 const PREPARE_RETRY_MS = 100;
 
 /**
@@ -53,7 +51,6 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
   spec: MailSpec<E, Outcome>,
 ): ReactorHandler {
   const now = deps.now ?? Date.now;
-  const outcomes = new AppendBatcher(deps.store, deps.log);
   const batcher = new MailBatcher(deps.mailer, {
     now,
     ...deps.batching,
@@ -116,20 +113,12 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
         },
       },
     ];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await outcomes.append(event.streamId, write);
-        return;
-      } catch (error) {
-        deps.log.warn("email outcome held; recording it again", {
-          email: spec.key(event),
-          outcome: outcome.type,
-          attempt,
-          error,
-        });
-        await Bun.sleep(HOLD_RETRY_MS);
-      }
-    }
+    // No patience limit: an outcome that happened is never dropped.
+    await appendPatiently(deps.store, event.streamId, write, {
+      log: deps.log,
+      patienceMs: Number.POSITIVE_INFINITY,
+      about: { email: spec.key(event), outcome: outcome.type },
+    });
   }
 
   async function handleOnce(event: E, fresh: boolean): Promise<void> {
