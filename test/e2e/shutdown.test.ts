@@ -56,13 +56,16 @@ function alive(pid: number): boolean {
 }
 
 /** Resolves with the exit code, or rejects once the grace period (plus a second) is over. */
-function exitWithinGrace(server: ServerProcess): Promise<number> {
-  return Promise.race([
-    server.process.exited,
-    Bun.sleep(GRACE_MS + 1_000).then(() => {
-      throw new Error(`still running ${GRACE_MS} ms after SIGTERM:\n${server.output()}`);
-    }),
-  ]);
+async function exitWithinGrace(server: ServerProcess): Promise<number> {
+  const child = server.process;
+  await waitFor(() => child.exitCode !== null || child.signalCode !== null, {
+    timeoutMs: GRACE_MS + 1_000,
+    intervalMs: 20,
+    what: `the server to exit within ${GRACE_MS} ms of SIGTERM`,
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}:\n${server.output()}`);
+  });
+  return child.exited;
 }
 
 /** Who holds each subscription's lease now, read from the database once the server is gone. */
