@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Page } from "playwright-core";
 import { browserInstalled, closeBrowser, openPage } from "../support/browser";
 import {
   codeOf,
@@ -101,17 +102,23 @@ afterAll(async () => {
   await deployment?.close();
 });
 
+/** Opens the page, gives it the token, searches and waits for the first request shown. */
+async function searchAudit(page: Page, value: string, by?: "user_id"): Promise<void> {
+  await page.goto(`${server.url}/audit`);
+  await page.getByLabel("Audit token").fill(TOKEN);
+  await page.keyboard.press("Enter");
+  if (by) await page.getByLabel("Search by").selectOption(by);
+  await page.getByLabel(/Email or user id/).fill(value);
+  await page.keyboard.press("Enter");
+  await page.locator("#results:not([hidden]) .request").first().waitFor();
+}
+
 describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
   test("token once, search by email: the timeline shows trigger → delivered → reset with times, the chart the stats' buckets", async () => {
     const session = await openPage(server.url);
     try {
       const { page } = session;
-      await page.goto(`${server.url}/audit`);
-      await page.getByLabel("Audit token").fill(TOKEN);
-      await page.keyboard.press("Enter");
-      await page.getByLabel(/Email or user id/).fill(EMAIL);
-      await page.keyboard.press("Enter");
-      await page.locator("#results:not([hidden]) .request").first().waitFor();
+      await searchAudit(page, EMAIL);
 
       const events = await eventsOf();
       const timeOf = (type: string) => events.find((e) => e.type === type)?.recorded_at;
@@ -211,13 +218,7 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
     const session = await openPage(server.url);
     try {
       const { page } = session;
-      await page.goto(`${server.url}/audit`);
-      await page.getByLabel("Audit token").fill(TOKEN);
-      await page.keyboard.press("Enter");
-      await page.getByLabel("Search by").selectOption("user_id");
-      await page.getByLabel(/Email or user id/).fill(id);
-      await page.keyboard.press("Enter");
-      await page.locator("#results:not([hidden]) .request").first().waitFor();
+      await searchAudit(page, id, "user_id");
       const requested = await page
         .locator('article[data-request] li[data-step="Requested"]')
         .textContent();
@@ -258,12 +259,7 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
     const session = await openPage(server.url);
     try {
       const { page } = session;
-      await page.goto(`${server.url}/audit`);
-      await page.getByLabel("Audit token").fill(TOKEN);
-      await page.keyboard.press("Enter");
-      await page.getByLabel(/Email or user id/).fill(late);
-      await page.keyboard.press("Enter");
-      await page.locator("#results:not([hidden]) .request").first().waitFor();
+      await searchAudit(page, late);
       const timeline = await page.locator("article[data-request]").first().textContent();
       expect(timeline).toContain("Email may have been sent (the provider's answer never came)");
       expect(timeline).not.toContain("Email not sent");
