@@ -39,16 +39,13 @@ export class DataKeys {
       .select("wrapped_key")
       .where("subject_id", "=", subjectId)
       .executeTakeFirst();
-    if (!row) return undefined;
-    const key = unwrapDataKey(this.keyring, subjectId, row.wrapped_key);
-    if (this.erased.has(subjectId)) return undefined;
-    this.remember(subjectId, key);
-    return key;
+    return this.adopt(subjectId, row?.wrapped_key ?? null);
   }
 
   /**
-   * The subject's key from its wrapped form read along with something else (undefined when that
-   * read found none), without a read of its own.
+   * The subject's key from its wrapped form as a read found it (undefined when it found none, or
+   * when this process erased the subject meanwhile): what `find` reads, or what a read of
+   * something else brought along.
    */
   adopt(subjectId: string, wrapped: Uint8Array | null): Buffer | undefined {
     if (this.erased.has(subjectId) || !wrapped) {
