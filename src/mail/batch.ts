@@ -1,4 +1,10 @@
-import { type DeliverOptions, type DeliveryResult, deliverWithRetry, retrySend } from "./deliver";
+import {
+  type DeliverOptions,
+  type DeliveryResult,
+  deliverWithRetry,
+  retryBeforeDeadline,
+  retrySend,
+} from "./deliver";
 import { type Mailer, type MailTemplate, type Recipient, renderFor } from "./mailer";
 
 export interface MailBatcherOptions extends Omit<DeliverOptions, "deadline" | "maybeSent"> {
@@ -154,17 +160,12 @@ export class MailBatcher {
     const { mark } = this.options;
     if (!mark) return true;
     const ids = batch.flatMap((e) => (e.id === undefined ? [] : [e.id]));
-    const deadline = Math.min(...batch.map((e) => e.deadline));
-    const retryMs = this.options.markRetryMs ?? 100;
-    for (;;) {
-      try {
-        await mark(ids);
-        return true;
-      } catch {
-        if (this.now() + retryMs >= deadline) return false;
-        await Bun.sleep(retryMs);
-      }
-    }
+    const marked = await retryBeforeDeadline(() => mark(ids), {
+      deadline: Math.min(...batch.map((e) => e.deadline)),
+      retryMs: this.options.markRetryMs ?? 100,
+      now: this.now,
+    });
+    return marked !== undefined;
   }
 
   private async deliverEach(batch: Entry[], maybeSent: boolean, attempts: number): Promise<void> {

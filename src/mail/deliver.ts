@@ -39,6 +39,30 @@ export function deliveryRecord(
 /** The failure reason that means the provider may have the message: never read it as "not sent". */
 export const UNKNOWN = "unknown";
 
+/**
+ * Work that must succeed before an email may leave (preparing it, marking it): tried again
+ * every `retryMs` while it fails, given up (undefined) once another try would reach the deadline.
+ */
+export async function retryBeforeDeadline<T>(
+  attempt: () => Promise<T>,
+  options: {
+    deadline: number;
+    retryMs: number;
+    now: () => number;
+    onRetry?: (error: unknown) => void;
+  },
+): Promise<{ value: T } | undefined> {
+  for (;;) {
+    try {
+      return { value: await attempt() };
+    } catch (error) {
+      if (options.now() + options.retryMs >= options.deadline) return undefined;
+      options.onRetry?.(error);
+      await Bun.sleep(options.retryMs);
+    }
+  }
+}
+
 const defaultSleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -7,7 +7,7 @@ import {
 } from "../event-store";
 import type { Logger } from "../log";
 import { MailBatcher, type MailBatcherOptions } from "./batch";
-import { type DeliveryResult, UNKNOWN } from "./deliver";
+import { type DeliveryResult, retryBeforeDeadline, UNKNOWN } from "./deliver";
 import type { Mailer, MailTemplate, Recipient } from "./mailer";
 import type { SendMarks } from "./send-marks";
 
@@ -67,15 +67,14 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
 
   /** Nothing is sent yet: a database blip here is waited out, up to the deadline. */
   async function prepareBefore(event: E, deadline: number): Promise<MailJob> {
-    for (;;) {
-      try {
-        return await spec.prepare(event);
-      } catch (error) {
-        if (now() + PREPARE_RETRY_MS >= deadline) return { notSent: "deadline" };
-        deps.log.warn("email preparation failed; retrying", { email: spec.key(event), error });
-        await Bun.sleep(PREPARE_RETRY_MS);
-      }
-    }
+    const prepared = await retryBeforeDeadline(() => spec.prepare(event), {
+      deadline,
+      retryMs: PREPARE_RETRY_MS,
+      now,
+      onRetry: (error) =>
+        deps.log.warn("email preparation failed; retrying", { email: spec.key(event), error }),
+    });
+    return prepared?.value ?? { notSent: "deadline" };
   }
 
   async function send(event: E, fresh: boolean): Promise<DeliveryResult> {
