@@ -9,30 +9,40 @@ export type WindowHit = { allowed: true; hit: string } | { allowed: false; retry
 /**
  * At most `max` hits in any `windowMs`: exactly what the README states, no burst on top. The row
  * holds the times of the hits still inside the window (never more than `max`); the upsert's lock
- * on it makes concurrent takes of one key count one after the other.
+ * on it makes concurrent takes of one key count one after the other. One statement either way;
+ * a window already full when the statement starts is refused by reading alone (no lock, no
+ * write, no commit to flush), so a refusal costs less than a take.
  */
 export async function takeWindow(db: Db, key: string, policy: WindowPolicy): Promise<WindowHit> {
   const window = `${policy.windowMs} milliseconds`;
-  const { rows } = await sql<{ hit: string }>`
-    insert into rate_windows as r (key, hits, expires_at)
-    values (${key}, array[now()], now() + ${window}::interval)
-    on conflict (key) do update
-      set hits = array(select h from unnest(r.hits) h where h > now() - ${window}::interval order by h)
-                 || now(),
-          expires_at = now() + ${window}::interval
-      where cardinality(array(select h from unnest(r.hits) h where h > now() - ${window}::interval))
-            < ${policy.max}
-    returning (r.hits[cardinality(r.hits)])::text as hit`.execute(db);
-  const taken = rows[0];
-  if (taken) return { allowed: true, hit: taken.hit };
-  // Refused: the wait until enough of the hits in the window have left it.
-  const { rows: waits } = await sql<{ retry_ms: number }>`
-    select coalesce(extract(epoch from (
-             (select h from unnest(hits) h where h > now() - ${window}::interval order by h desc
-              offset ${policy.max - 1} limit 1) + ${window}::interval - now())) * 1000, 1000)::float8
-           as retry_ms
-    from rate_windows where key = ${key}`.execute(db);
-  return { allowed: false, retryAfterMs: Math.max(1, Number(waits[0]?.retry_ms ?? 1000)) };
+  const { rows } = await sql<{ hit: string | null; retry_ms: number | null }>`
+    with prior as (
+      select cardinality(array(select h from unnest(hits) h where h > now() - ${window}::interval))
+               as used,
+             (select h from unnest(hits) h where h > now() - ${window}::interval
+              order by h desc offset ${policy.max - 1} limit 1) + ${window}::interval - now()
+               as wait
+      from rate_windows where key = ${key}
+    ),
+    taken as (
+      insert into rate_windows as r (key, hits, expires_at)
+      select ${key}, array[now()], now() + ${window}::interval
+      where coalesce((select used from prior), 0) < ${policy.max}
+      on conflict (key) do update
+        set hits = array(select h from unnest(r.hits) h where h > now() - ${window}::interval order by h)
+                   || now(),
+            expires_at = now() + ${window}::interval
+        where cardinality(array(select h from unnest(r.hits) h where h > now() - ${window}::interval))
+              < ${policy.max}
+      returning (r.hits[cardinality(r.hits)])::text as hit
+    )
+    select (select hit from taken) as hit,
+           (select extract(epoch from wait) * 1000 from prior)::float8 as retry_ms`.execute(db);
+  const row = rows[0];
+  if (row?.hit != null) return { allowed: true, hit: row.hit };
+  // Refused: the wait until enough of the hits in the window have left it (a second when a
+  // concurrent take filled the window after this statement's snapshot).
+  return { allowed: false, retryAfterMs: Math.max(1, Number(row?.retry_ms ?? 1000)) };
 }
 
 /** Gives back a hit taken for an attempt that turned out not to count (a success). */
