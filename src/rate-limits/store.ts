@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../db";
 import { type Keyring, keyedHash } from "../privacy";
+import { clientAddress } from "./client";
 import type { WindowPolicy } from "./gcra";
 
 /** An allowed hit of a window, to give back when the attempt turns out not to count. */
@@ -58,8 +59,9 @@ export async function clearWindow(db: Db, key: string): Promise<void> {
 }
 
 /**
- * The key of a per-client limit: a keyed hash of the address that stays the same across the
- * log's IP-hash key changes, so a limit never restarts at one. Rows are swept once expired.
+ * The key of a per-client limit: a keyed hash of the client (an IPv6 /64, see client.ts) that
+ * stays the same across the log's IP-hash key changes, so a limit never restarts at one. Rows
+ * are swept once expired.
  */
 export const clientLimitKey = (keyring: Keyring, limit: string, ip: string): string =>
-  `${limit}:${keyedHash(keyring, "ip", ip)}`;
+  `${limit}:${keyedHash(keyring, "ip", clientAddress(ip))}`;
