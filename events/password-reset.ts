@@ -35,7 +35,7 @@ export type PasswordResetRejected = Event<
     reason: ResetRejectionReason;
     limit?: RateLimitName;
     retryAfterSeconds?: number;
-    /** A keyed hash of the client IP: correlates attempts without storing the address. */
+    /** The day's keyed hash of the client (an IPv6 /64 as one): correlates without the address. */
     ipHash: string;
   }
 >;
@@ -43,6 +43,8 @@ export type PasswordResetRejected = Event<
 /**
  * Refusals under one limit counted, not logged one by one: after a refusal is recorded as
  * PasswordResetRejected, the further ones of that limit until `lastAt` are `refused` in number.
+ * In an email's stream for its limits (a minute's tally); in the client's attempts stream for
+ * `ip_hourly` (an hour's).
  */
 export type PasswordResetRefusalsCounted = Event<
   "PasswordResetRefusalsCounted",
@@ -97,7 +99,11 @@ export type PasswordResetEvent =
   | PasswordResetDeliveryReport;
 
 export const passwordResetStreamPrefix = "password-reset-";
-/** Failed codes that named no known request: one stream per client (keyed hash of the IP). */
+/**
+ * A client's own stream (`deterministicUuid` of its day's IP hash, an IPv6 /64 as one client):
+ * failed codes that named no known request, and triggers refused by the client's own limit
+ * (`ip_hourly`), tallied here so that the emails they name add nothing to the log.
+ */
 export const resetAttemptsStreamPrefix = "password-reset-attempts-";
 
 export const isDispatchOutcome = (event: {

@@ -13,6 +13,7 @@ import {
 import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
 import { keyedHash, newDataKey, seal, unseal } from "../privacy";
+import { clientAddress } from "../rate-limits/client";
 import { limits } from "../rate-limits/gcra";
 import { clientLimitKey, refundWindow, takeWindow } from "../rate-limits/store";
 import { generateResetCode, isWellFormedResetCode, normaliseResetCode } from "./code";
@@ -32,6 +33,18 @@ import { accountAndResetStream, resetStreamOf, type TriggerAccount } from "./str
 
 const resetAttemptsStreamId = (ipHash: string) =>
   `${resetAttemptsStreamPrefix}${deterministicUuid(ipHash)}`;
+
+/**
+ * The day's hash of the client (an IPv6 /64 as one), not of its exact address: the email's rules
+ * count per client by it (the burst per email and client, one more for a client new to the
+ * email, the code lock), so a /64 must not be 2^64 clients there. The exact address is sealed
+ * in the request for the audit.
+ */
+const clientIpHash = (ctx: AppContext, ip: string) => ctx.ipHashes.of(clientAddress(ip));
+
+/** Today's attempts stream of the client at `ip`. */
+export const attemptsStreamOf = async (ctx: AppContext, ip: string) =>
+  resetAttemptsStreamId(await clientIpHash(ctx, ip));
 
 export interface TriggerInput extends ClientInfo {
   email: string;
@@ -60,10 +73,10 @@ const resetHistory = (streamId: string) => ({
 export async function triggerPasswordReset(ctx: ResetContext, input: TriggerInput): Promise<void> {
   const { config } = ctx;
   const requestId = randomUUID();
-  const { user, streamId } = await accountAndResetStream(ctx, input.email);
-  const ipHash = await ctx.ipHashes.of(input.ip);
   const metadata = requestMetadata(input, requestId);
 
+  // The client's own limit first, before any lookup or cryptography: a refusal is its cheapest
+  // answer, and is tallied in the client's stream, so the emails it names add nothing to the log.
   if (config.rateLimits) {
     const byIp = await takeWindow(
       ctx.db,
@@ -72,15 +85,19 @@ export async function triggerPasswordReset(ctx: ResetContext, input: TriggerInpu
     );
     if (!byIp.allowed) {
       const retryAfterSeconds = Math.ceil(byIp.retryAfterMs / 1000);
+      const clientHash = await clientIpHash(ctx, input.ip);
       await recordRefusal(
         ctx,
-        streamId,
-        rejectionFor(requestId, ipHash, "ip_hourly", retryAfterSeconds),
+        resetAttemptsStreamId(clientHash),
+        rejectionFor(requestId, clientHash, "ip_hourly", retryAfterSeconds),
         metadata,
       );
       throw tooManyRequests(retryAfterSeconds);
     }
   }
+
+  const { user, streamId } = await accountAndResetStream(ctx, input.email);
+  const ipHash = await clientIpHash(ctx, input.ip);
 
   const outcome = ctx.resetOutcomes.expect(requestId, streamId);
   try {
@@ -213,14 +230,14 @@ export async function resetPassword(
   input: ResetInput,
 ): Promise<{ email: string }> {
   const { config, db } = ctx;
-  const ipHash = await ctx.ipHashes.of(input.ip);
   const limitKey = clientLimitKey(ctx.keyring, "reset-failures-ip", input.ip);
-  const metadata = requestMetadata(input);
   // Every attempt takes a token up front (so a burst cannot outrun the budget); a success gives it back.
   const budget = config.rateLimits
     ? await takeWindow(db, limitKey, limits.failedCodesPerIp)
     : undefined;
   if (budget && !budget.allowed) throw tooManyRequests(budget.retryAfterMs / 1000);
+  const ipHash = await clientIpHash(ctx, input.ip);
+  const metadata = requestMetadata(input);
   const normalised = normaliseResetCode(input.code);
   const row = isWellFormedResetCode(normalised)
     ? await db

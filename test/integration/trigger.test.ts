@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { sql } from "kysely";
 import { createLogger } from "../../src/log";
 import { normaliseResetCode } from "../../src/password-reset/code";
-import { codeHash } from "../../src/password-reset/service";
+import { attemptsStreamOf, codeHash } from "../../src/password-reset/service";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import {
   type FakeMailgun,
@@ -169,7 +169,9 @@ describe("rejections are recorded without personal data", () => {
     expect(limited.status).toBe(429);
     expect(limited.json).toEqual({ error: "too many requests" });
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-    const events = await eventsOf(await resetStreamOf(t.runtime, "ip-last@example.com"));
+    // The client's refusal, in the client's stream: the email it named gets nothing.
+    expect(await eventsOf(await resetStreamOf(t.runtime, "ip-last@example.com"))).toEqual([]);
+    const events = await eventsOf(await attemptsStreamOf(t.runtime, ip));
     expect(events.map((e) => [e.type, e.data.limit])).toEqual([
       ["PasswordResetRejected", "ip_hourly"],
     ]);
