@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import pg from "pg";
 import { userStreamId } from "../events/user";
 import { loadConfig } from "../src/config";
@@ -151,4 +152,105 @@ export async function resetStreamIn(
     [emailLookup(keyring, email)],
   );
   return rows[0]?.stream_id ?? resetStreamId(keyring, email);
+}
+
+/**
+ * The CRUD peer's folder: BENCH_PEER_DIR, by default `../shared/peer` beside the repository;
+ * undefined when it holds no installed peer (its rows are then skipped with a note).
+ */
+export function peerDir(): { dir: string; present: boolean } {
+  const dir = resolve(
+    process.env.BENCH_PEER_DIR ?? join(import.meta.dir, "..", "..", "shared", "peer"),
+  );
+  const present = existsSync(join(dir, "server.ts")) && existsSync(join(dir, "node_modules"));
+  return { dir, present };
+}
+
+export interface PeerProcess {
+  url: string;
+  pid: number;
+  /** The last of what it printed, for an error message. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the peer as its README does (`bun server.ts` with DATABASE_URL, SECRET_KEY, the
+ * Mailgun settings and PORT) on a free port; resolves once it prints its port.
+ */
+export async function startPeer(
+  dir: string,
+  databaseUrl: string,
+  fake: { url: string; apiKey: string; domain: string },
+): Promise<PeerProcess> {
+  const child = Bun.spawn([process.execPath, "server.ts"], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: databaseUrl,
+      SECRET_KEY: randomBytes(32).toString("hex"),
+      MAILGUN_API_KEY: fake.apiKey,
+      MAILGUN_DOMAIN: fake.domain,
+      MAILGUN_URL: fake.url,
+      PORT: "0",
+    },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let output = "";
+  let announce: (port: number) => void = () => {};
+  const announced = new Promise<number>((resolve) => {
+    announce = resolve;
+  });
+  // Kept draining for the whole run so that the peer never blocks on a full pipe.
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      output = (output + decoder.decode(chunk, { stream: true })).slice(-8_000);
+      const port = output.match(/peer listening on (\d+)/)?.[1];
+      if (port !== undefined) announce(Number(port));
+    }
+  };
+  void pump(child.stdout);
+  void pump(child.stderr);
+  const port = await Promise.race([
+    announced,
+    child.exited.then((code) => {
+      throw new Error(`the peer exited with ${code} before listening:\n${output}`);
+    }),
+    Bun.sleep(30_000).then(() => {
+      throw new Error(`the peer did not listen within 30 s:\n${output}`);
+    }),
+  ]).catch((error: unknown) => {
+    child.kill("SIGKILL");
+    throw error;
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    output: () => output,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.exited;
+    },
+  };
+}
+
+/** The users seedUsers registers in the service, in the peer's table: same emails, one hash. */
+export async function seedPeerUsers(databaseUrl: string, count: number): Promise<void> {
+  const passwordHash = await Bun.password.hash(BENCH_PASSWORD, { algorithm: "argon2id" });
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `insert into users (id, email, password_hash)
+       select gen_random_uuid(), 'user' || n || '@bench.example.com', $1
+       from generate_series(0, $2::int - 1) as n`,
+      [passwordHash, count],
+    );
+  } finally {
+    await client.end();
+  }
 }

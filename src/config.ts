@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { LOG_LEVELS, type LogLevel } from "./log";
 
 export type UnknownEmailPolicy = "reveal" | "conceal";
@@ -33,6 +34,8 @@ export interface Config {
   auditToken: string | undefined;
   /** Mailgun's HTTP webhook signing key; undefined turns the delivery webhook off (503). */
   webhookSigningKey: string | undefined;
+  /** Server processes sharing the port; more than one needs PostgreSQL. */
+  workers: number;
 }
 
 /** A configuration error names the variable in one line; main prints it without a stack. */
@@ -114,6 +117,12 @@ function host(env: Env, name: string): string | undefined {
   return raw;
 }
 
+/** `auto`: one per core; otherwise a count. */
+function workerCount(env: Env, name: string): number {
+  if (read(env, name)?.toLowerCase() === "auto") return availableParallelism();
+  return integer(env, name, 1, 1, 256);
+}
+
 /** Accepts hex (64+ digits) or base64 (44+ chars); either must decode to at least 32 bytes. */
 export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
   let bytes: Uint8Array | undefined;
@@ -161,6 +170,14 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError("AUDIT_TOKEN", "must be at least 16 characters");
   }
 
+  const workers = workerCount(env, "WORKERS");
+  if (workers > 1 && read(env, "DATABASE_URL") === undefined) {
+    throw new ConfigError(
+      "WORKERS",
+      `${workers} workers need DATABASE_URL: the embedded database is single-process`,
+    );
+  }
+
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     host: host(env, "HOST") ?? "0.0.0.0",
@@ -183,5 +200,6 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustedHops(env, "TRUST_PROXY"),
     auditToken,
     webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
+    workers,
   };
 }

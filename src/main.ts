@@ -3,12 +3,21 @@ import { ConfigError, loadConfig } from "./config";
 import type { AppContext } from "./context";
 import { createLogger } from "./log";
 import { startTracing } from "./observability/tracing";
+import { claimPort, serve } from "./operations/port";
 import { explainDatabaseError, lockEmbeddedDatabase, settingsInForce } from "./operations/startup";
+import { superviseWorkers, workerLink } from "./operations/workers";
 import { createRuntime } from "./runtime";
 
 async function main() {
   const config = loadConfig();
-  const log = createLogger({ level: config.logLevel });
+  const worker = workerLink();
+  const base = createLogger({ level: config.logLevel });
+  if (worker === undefined && config.workers > 1) {
+    return superviseWorkers(config, base.child({ pid: process.pid }));
+  }
+  const log = worker === undefined ? base : base.child({ worker: worker.index, pid: process.pid });
+  // A port in use stops start-up before the database is touched (workers: their supervisor did).
+  if (worker === undefined) claimPort(config);
   const tracing = startTracing();
   const unlock = config.databaseUrl === undefined ? lockEmbeddedDatabase(config.dataDir) : () => {};
   let runtime: AppContext;
@@ -19,14 +28,20 @@ async function main() {
     unlock();
     throw explainDatabaseError(config, error);
   }
-  const app = createApp(runtime).listen({ port: config.port, hostname: config.host });
-  const server = app.server;
-  if (server === null) throw new Error("the HTTP server did not start");
+  let server: ReturnType<typeof serve>;
+  try {
+    server = serve(createApp(runtime), config, worker !== undefined);
+  } catch (error) {
+    await runtime.stop();
+    unlock();
+    throw error;
+  }
   log.info("listening", {
     port: server.port,
     ...settingsInForce(config),
     tracing: tracing === undefined ? "off" : "otlp",
   });
+  worker?.listening(server.port ?? config.port);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -59,6 +74,7 @@ async function main() {
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  worker?.onSupervisorGone(() => void shutdown("supervisor gone"));
 }
 
 main().catch((error: unknown) => {

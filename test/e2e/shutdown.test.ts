@@ -15,6 +15,7 @@ import {
   trigger,
   uniqueEmail,
 } from "../support/e2e";
+import { alive, descendants } from "../support/processes";
 import { logLines, type ServerProcess, startServer } from "../support/server";
 import { waitFor } from "../support/wait";
 
@@ -25,35 +26,6 @@ afterEach(async () => {
   await deployment?.close();
   deployment = undefined;
 });
-
-/** Every process below pid (children, grandchildren …), from /proc. */
-function descendants(pid: number): number[] {
-  const out = Bun.spawnSync(["ps", "-e", "-o", "pid=,ppid="]).stdout.toString();
-  const children = new Map<number, number[]>();
-  for (const line of out.trim().split("\n")) {
-    const [child, parent] = line.trim().split(/\s+/).map(Number);
-    if (child === undefined || parent === undefined) continue;
-    children.set(parent, [...(children.get(parent) ?? []), child]);
-  }
-  const found: number[] = [];
-  const visit = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      found.push(c);
-      visit(c);
-    }
-  };
-  visit(pid);
-  return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Resolves with the exit code, or rejects once the grace period (plus a second) is over. */
 async function exitWithinGrace(server: ServerProcess): Promise<number> {
