@@ -28,8 +28,9 @@ const decoyHash = Bun.password.hash("decoy-password-for-unknown-accounts", {
 });
 
 const ipKey = (ctx: AppContext, ip: string) => clientLimitKey(ctx.keyring, "auth-ip", ip);
+// Keyed `<limit>:<email lookup>` like every per-account limit, so erasure finds and forgets it.
 const accountKey = (ctx: AppContext, email: string) =>
-  `login-account:${keyedHash(ctx.keyring, "login-account", email)}`;
+  `login-account:${emailLookup(ctx.keyring, email)}`;
 
 /** Takes one hit of each window, all or none: the first refusal gives the others back. */
 async function takeAll(
