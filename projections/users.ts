@@ -1,7 +1,18 @@
+import { sql } from "kysely";
 import type { UserEvent } from "../events/user";
 import type { InlineProjection, RecordedEvent, Tx } from "../src/event-store";
 import { type DataKeys, emailLookup, type Keyring } from "../src/privacy";
 import { startResetStream } from "./reset-streams";
+
+/**
+ * The limits kept for an account go with it: rows keyed `<limit>:<user id>` or
+ * `<limit>:<email lookup>` (hex or a uuid, so no LIKE wildcard inside), in both limit tables.
+ */
+async function forgetLimitsOf(trx: Tx, subjects: string[]): Promise<void> {
+  const keys = subjects.map((subject) => `%:${subject}`);
+  await sql`delete from rate_windows where key like any(${keys}::text[])`.execute(trx);
+  await sql`delete from rate_limits where key like any(${keys}::text[])`.execute(trx);
+}
 
 /** The accounts read model: one row per live user, written in the events' own transaction. */
 export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }): InlineProjection {
@@ -45,9 +56,16 @@ export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }):
             .where("id", "=", event.data.userId)
             .execute();
           return;
-        case "PersonalDataErased":
-          await trx.deleteFrom("users").where("id", "=", event.data.userId).execute();
+        case "PersonalDataErased": {
+          const { userId } = event.data;
+          const gone = await trx
+            .deleteFrom("users")
+            .where("id", "=", userId)
+            .returning("email_lookup")
+            .executeTakeFirst();
+          await forgetLimitsOf(trx, [userId, ...(gone ? [gone.email_lookup] : [])]);
           return;
+        }
       }
     },
   };

@@ -28,8 +28,9 @@ const decoyHash = Bun.password.hash("decoy-password-for-unknown-accounts", {
 });
 
 const ipKey = (ctx: AppContext, ip: string) => clientLimitKey(ctx.keyring, "auth-ip", ip);
+// Keyed `<limit>:<email lookup>` like every per-account limit, so erasure finds and forgets it.
 const accountKey = (ctx: AppContext, email: string) =>
-  `login-account:${keyedHash(ctx.keyring, "login-account", email)}`;
+  `login-account:${emailLookup(ctx.keyring, email)}`;
 
 /** Takes one hit of each window, all or none: the first refusal gives the others back. */
 async function takeAll(
@@ -94,9 +95,14 @@ export async function registerUser(
   credentials: Credentials,
   client: ClientInfo,
 ): Promise<PublicUser> {
-  // A taken email (409) tells that an account exists: counted like a failed login.
+  // A taken email (409) tells that an account exists: counted like a failed login. Every
+  // registration, successful or not, counts against the address's registrations, before hashing.
+  const failedAuthKey = ipKey(ctx, client.ip);
   const taken = ctx.config.rateLimits
-    ? await takeAll(ctx, [[ipKey(ctx, client.ip), limits.failedAuthPerIp]])
+    ? await takeAll(ctx, [
+        [failedAuthKey, limits.failedAuthPerIp],
+        [clientLimitKey(ctx.keyring, "register-ip", client.ip), limits.registrationsPerIp],
+      ])
     : [];
   // Hashing before the answer keeps a taken email from answering measurably faster.
   const [existing, passwordHash] = await Promise.all([
@@ -129,7 +135,9 @@ export async function registerUser(
     if (isUniqueViolation(error, "users_email_lookup_key")) throw emailTaken();
     throw error;
   }
-  await refundAll(ctx, taken);
+  // A success was no failed attempt; the registration itself stays counted.
+  const failedAuthHit = taken.filter(([key]) => key === failedAuthKey);
+  await refundAll(ctx, failedAuthHit);
   const user = await ctx.db
     .selectFrom("users")
     .select(["id", "created_at"])

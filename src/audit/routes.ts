@@ -1,9 +1,12 @@
+import type { Server } from "bun";
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
-import { HttpError } from "../http/errors";
-import { apiError, jsonResponse } from "../http/openapi";
-import { requestIdOf } from "../http/request";
+import { HttpError, tooManyRequests } from "../http/errors";
+import { apiError, jsonResponse, tooManyRequestsResponse } from "../http/openapi";
+import { clientIpOf, requestIdOf } from "../http/request";
 import { constantTimeEqual } from "../privacy";
+import { limits } from "../rate-limits/gcra";
+import { clientLimitKey, refundWindow, takeWindow } from "../rate-limits/store";
 import { CSV_HEADER, type ExportFormat, exportLine, exportTypes } from "./export";
 import {
   type AuditFilters,
@@ -16,12 +19,28 @@ import {
 import { erasePersonalData, queryAuditEvents } from "./service";
 import { auditStats, parseStatsQuery } from "./stats";
 
-/** Bearer AUDIT_TOKEN, compared in constant time; the API is off when no token is configured. */
-function authorize(ctx: AppContext, request: Request): void {
+/**
+ * Bearer AUDIT_TOKEN, compared in constant time; the API is off when no token is configured.
+ * Wrong or missing tokens are limited per client address, and while that limit refuses, the
+ * right token is refused too, so a guesser learns nothing from the answer to a lucky guess.
+ */
+async function authorize(
+  ctx: AppContext,
+  request: Request,
+  server: Server<unknown> | null,
+): Promise<void> {
   const expected = ctx.config.auditToken;
   if (expected === undefined) throw new HttpError(503, "audit api disabled");
+  const ip = clientIpOf(request, server, ctx.config.trustProxy);
+  const key = clientLimitKey(ctx.keyring, "audit-auth-ip", ip);
+  // Every check holds a hit until the token proves right, so concurrent guesses cannot outrun it.
+  const hit = ctx.config.rateLimits
+    ? await takeWindow(ctx.db, key, limits.failedAuditAuthPerIp)
+    : undefined;
+  if (hit?.allowed === false) throw tooManyRequests(hit.retryAfterMs / 1000);
   const given = request.headers.get("authorization")?.match(/^Bearer (.+)$/)?.[1] ?? "";
   if (!constantTimeEqual(given, expected)) throw new HttpError(401, "unauthorized");
+  if (hit) await refundWindow(ctx.db, key, hit);
 }
 
 const auditEventSchema = {
@@ -58,6 +77,7 @@ const exampleEvent = {
 
 const authErrors = {
   "401": jsonResponse("Missing or wrong token", apiError("unauthorized")),
+  "429": tooManyRequestsResponse,
   "503": jsonResponse("No AUDIT_TOKEN configured", apiError("audit api disabled")),
 };
 
@@ -115,8 +135,8 @@ export function auditRoutes(ctx: AppContext) {
   return new Elysia({ name: "audit" })
     .get(
       "/v1/audit/events",
-      async ({ request }) => {
-        authorize(ctx, request);
+      async ({ request, server }) => {
+        await authorize(ctx, request, server);
         const params = queryParams(new URL(request.url));
         const filters = parseAuditQuery(params);
         const format = exportFormat(params.format);
@@ -183,8 +203,8 @@ export function auditRoutes(ctx: AppContext) {
     )
     .get(
       "/v1/audit/stats",
-      async ({ request, set }) => {
-        authorize(ctx, request);
+      async ({ request, server, set }) => {
+        await authorize(ctx, request, server);
         const query = parseStatsQuery(queryParams(new URL(request.url)));
         set.headers["cache-control"] = "no-store";
         return auditStats(ctx, query);
@@ -251,8 +271,8 @@ export function auditRoutes(ctx: AppContext) {
     )
     .delete(
       "/v1/audit/users/:user_id/personal-data",
-      async ({ request, params, set }) => {
-        authorize(ctx, request);
+      async ({ request, server, params, set }) => {
+        await authorize(ctx, request, server);
         if (!isUuid(params.user_id)) throw new HttpError(400, "invalid user id");
         await erasePersonalData(ctx, params.user_id.toLowerCase(), {
           requestId: requestIdOf(request),

@@ -172,9 +172,9 @@ export async function erasePersonalData(
 }
 
 /**
- * The erased user's derived rows: the email's stream mapping (replaced), codes and their keys,
- * and limits kept per account, keyed `<limit>:<user id>` or `<limit>:<email lookup>`. Sessions
- * and the account row go with PersonalDataErased's own projections.
+ * The erased user's derived rows: the email's stream mapping (replaced), codes and their keys.
+ * Sessions, the account row and the limits kept per account go with PersonalDataErased's own
+ * projections.
  */
 async function forgetDerivedRows(trx: Tx, userId: string): Promise<void> {
   const account = await trx
@@ -182,12 +182,10 @@ async function forgetDerivedRows(trx: Tx, userId: string): Promise<void> {
     .select("email_lookup")
     .where("id", "=", userId)
     .executeTakeFirst();
-  const accountKeys = [userId, ...(account ? [account.email_lookup] : [])].map((k) => `%:${k}`);
   if (account) await startResetStream(trx, account.email_lookup);
   await sql`delete from reset_code_keys
             where request_id in (select request_id from reset_codes where user_id = ${userId})`.execute(
     trx,
   );
   await trx.deleteFrom("reset_codes").where("user_id", "=", userId).execute();
-  await sql`delete from rate_limits where key like any(${accountKeys}::text[])`.execute(trx);
 }

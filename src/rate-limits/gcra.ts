@@ -58,4 +58,8 @@ export const limits = {
   failedLoginsPerAccount: { max: 10, windowMs: 15 * MINUTE } satisfies WindowPolicy,
   /** Failed logins and registrations of a taken email, per client IP. */
   failedAuthPerIp: { max: 20, windowMs: 15 * MINUTE } satisfies WindowPolicy,
+  /** Registrations per client IP, successful ones too: each costs a hash and an account. */
+  registrationsPerIp: { max: 10, windowMs: HOUR } satisfies WindowPolicy,
+  /** Wrong or missing audit tokens per client IP. */
+  failedAuditAuthPerIp: { max: 10, windowMs: 15 * MINUTE } satisfies WindowPolicy,
 } as const;

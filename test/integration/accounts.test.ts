@@ -5,7 +5,7 @@ import { createTestRuntime, type TestRuntime } from "../support/runtime";
 
 let t: TestRuntime;
 beforeAll(async () => {
-  t = await createTestRuntime();
+  t = await createTestRuntime({ TRUST_PROXY: "1" });
 });
 afterAll(async () => {
   await t.close();
@@ -13,9 +13,14 @@ afterAll(async () => {
 
 const strong = "Tr1cky-Passw0rd";
 
+let ipCounter = 0;
+/** Each from its own client address: the per-address registration limit is measured in limits.test.ts. */
+const register = (body: unknown) =>
+  t.request("POST", "/v1/auth/register", body, { "x-forwarded-for": `192.0.2.${++ipCounter}` });
+
 describe("POST /v1/auth/register", () => {
   test("201 with exactly the documented body, the email normalised", async () => {
-    const res = await t.request("POST", "/v1/auth/register", {
+    const res = await register({
       email: "  Alice@Example.COM ",
       password: strong,
     });
@@ -31,9 +36,9 @@ describe("POST /v1/auth/register", () => {
   });
 
   test("409 on a duplicate, also differing only in case or surrounding spaces", async () => {
-    await t.request("POST", "/v1/auth/register", { email: "bob@example.com", password: strong });
+    await register({ email: "bob@example.com", password: strong });
     for (const email of ["bob@example.com", "BOB@example.com", " Bob@Example.Com\t"]) {
-      const res = await t.request("POST", "/v1/auth/register", { email, password: strong });
+      const res = await register({ email, password: strong });
       expect(res.status).toBe(409);
       expect(res.json).toEqual({ error: "email already registered" });
     }
@@ -41,9 +46,7 @@ describe("POST /v1/auth/register", () => {
 
   test("concurrent registrations of one email: one 201, the rest 409", async () => {
     const results = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        t.request("POST", "/v1/auth/register", { email: "race@example.com", password: strong }),
-      ),
+      Array.from({ length: 5 }, () => register({ email: "race@example.com", password: strong })),
     );
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409]);
   });
@@ -89,7 +92,7 @@ describe("POST /v1/auth/register", () => {
   ];
   for (const [name, body, message] of cases) {
     test(`400 ${name}`, async () => {
-      const res = await t.request("POST", "/v1/auth/register", body);
+      const res = await register(body);
       expect(res.status).toBe(400);
       expect(res.json).toEqual({ error: message });
     });
@@ -97,7 +100,7 @@ describe("POST /v1/auth/register", () => {
 
   test("the password is stored only as an argon2id hash; the email in events is sealed", async () => {
     const email = "sealed@example.com";
-    const res = await t.request("POST", "/v1/auth/register", { email, password: strong });
+    const res = await register({ email, password: strong });
     const { id } = (res.json as { user: { id: string } }).user;
     const user = await t.runtime.db
       .selectFrom("users")
@@ -122,7 +125,7 @@ describe("POST /v1/auth/register", () => {
 describe("maintenance", () => {
   test("the sweep removes expired sessions and spent rate-limit rows, and keeps live ones", async () => {
     const db = t.runtime.db;
-    const user = await t.request("POST", "/v1/auth/register", {
+    const user = await register({
       email: "sweep@example.com",
       password: strong,
     });

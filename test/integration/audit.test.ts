@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { AuditEvent } from "../../src/audit/model";
 import type { NewEvent } from "../../src/event-store";
+import { limits } from "../../src/rate-limits/gcra";
 import {
   type AuditPageBody,
   appClient,
@@ -401,9 +402,12 @@ describe("authorisation", () => {
       { authorization: TOKEN },
       { authorization: "Bearer " },
     ];
+    let client = 0;
     for (const [method, path] of routes(bob.userId)) {
       for (const headers of wrong) {
-        const res = await recordAnswer(method, path, headers);
+        // Each from its own address: the limit on failures is the next test's.
+        const from = { "x-forwarded-for": `192.0.2.${++client}` };
+        const res = await recordAnswer(method, path, { ...headers, ...from });
         expect({ method, headers, status: res.status }).toEqual({ method, headers, status: 401 });
         expectJsonError(res, 401, "unauthorized");
       }
@@ -412,6 +416,52 @@ describe("authorisation", () => {
     const bobs = (await api.page(`user_id=${bob.userId}`)).events;
     expect(only(bobs, "UserRegistered").data.email).toBe(BOB);
     expect(typesOf(bobs)).not.toContain("PersonalDataErased");
+  });
+
+  test("failed tokens are limited per client address: then 429 even with the right token, which never counts", async () => {
+    const { max, windowMs } = limits.failedAuditAuthPerIp;
+    const from = (ip: string, authorization?: string) => ({
+      "x-forwarded-for": ip,
+      ...(authorization === undefined ? {} : { authorization }),
+    });
+    const get = (headers: Record<string, string>) =>
+      recordAnswer("GET", "/v1/audit/events?limit=1", headers);
+    const guesser = "198.18.7.1";
+    for (let i = 0; i < max; i++) {
+      // Right tokens in between, as many as the failures, and none of them counts as one.
+      expect((await get(from(guesser, `Bearer ${TOKEN}`))).status).toBe(200);
+      const guess = i % 2 === 0 ? from(guesser, `Bearer guess-${i}-${TOKEN}`) : from(guesser);
+      expectJsonError(await get(guess), 401, "unauthorized");
+    }
+    for (const authorization of [`Bearer guess-${max}-${TOKEN}`, `Bearer ${TOKEN}`]) {
+      const res = await get(from(guesser, authorization));
+      expectJsonError(res, 429, "too many requests");
+      const retryAfter = Number(res.headers.get("retry-after"));
+      expect(retryAfter).toBeGreaterThan(windowMs / 1000 - 120);
+      expect(retryAfter).toBeLessThanOrEqual(windowMs / 1000);
+    }
+    const erase = await recordAnswer(
+      "DELETE",
+      `/v1/audit/users/${bob.userId}/personal-data`,
+      from(guesser, `Bearer ${TOKEN}`),
+    );
+    expectJsonError(erase, 429, "too many requests");
+    // Another address is not held back.
+    expect((await get(from("198.18.7.2", `Bearer ${TOKEN}`))).status).toBe(200);
+  });
+
+  test("guesses sent at once cannot outrun the limit on failed tokens", async () => {
+    const { max } = limits.failedAuditAuthPerIp;
+    const answers = await Promise.all(
+      Array.from({ length: 3 * max }, (_, i) =>
+        recordAnswer("GET", "/v1/audit/events?limit=1", {
+          "x-forwarded-for": "198.18.7.3",
+          authorization: `Bearer burst-${i}-${TOKEN}`,
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([...Array(max).fill(401), ...Array(2 * max).fill(429)]);
   });
 
   test("no AUDIT_TOKEN configured: 503 audit api disabled, on both routes, whatever is sent", async () => {

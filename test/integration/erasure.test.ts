@@ -10,6 +10,7 @@ import { sql } from "kysely";
 import type { AuditEvent } from "../../src/audit/model";
 import { resetStreamId } from "../../src/password-reset/streams";
 import { emailLookup } from "../../src/privacy";
+import { limits } from "../../src/rate-limits/gcra";
 import { auditApi, type Send, waitForAuditHorizon } from "../support/audit";
 import { codeOf, messagesTo } from "../support/e2e";
 import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
@@ -214,4 +215,17 @@ describe("erasure", () => {
       "PasswordResetEmailSent",
     );
   });
+});
+
+test("erasure forgets the address's failed logins: the next owner is not locked out by the last one's", async () => {
+  const email = `relocked-${randomBytes(4).toString("hex")}@example.com`;
+  const wrong = (i: number) => post("/v1/auth/login", { email, password: `Wr0ng-${i}-Passw0rd!` });
+  const firstId = await register(email);
+  const almost = limits.failedLoginsPerAccount.max - 1;
+  for (let i = 0; i < almost; i++) expect((await wrong(i)).status).toBe(401);
+  expect((await api.erase(firstId)).status).toBe(204);
+
+  await register(email);
+  expect((await wrong(almost)).status).toBe(401);
+  expect((await post("/v1/auth/login", { email, password })).status).toBe(200);
 });

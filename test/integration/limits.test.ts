@@ -41,9 +41,10 @@ function parse(limit: string): { max: number; windowMs: number } {
 }
 
 const password = "L1mits-Passw0rd!";
+const auditToken = randomBytes(32).toString("base64");
 let t: TestRuntime;
 beforeAll(async () => {
-  t = await createTestRuntime({ TRUST_PROXY: "1" });
+  t = await createTestRuntime({ TRUST_PROXY: "1", AUDIT_TOKEN: auditToken });
 });
 afterAll(async () => {
   await t?.close();
@@ -144,6 +145,26 @@ const measurements: Record<string, (max: number, windowMs: number) => Promise<vo
     expect({ max, windowMs }).toEqual(limits.failedAuthPerIp);
     const ip = freshIp();
     await measure(max, windowMs, 401, () => login(uniqueEmail("stuffing"), password, ip));
+  },
+  "registrations / client IP": async (max, windowMs) => {
+    expect({ max, windowMs }).toEqual(limits.registrationsPerIp);
+    const ip = freshIp();
+    const retryAfter = await measure(max, windowMs, 201, () =>
+      t.request("POST", "/v1/auth/register", { email: uniqueEmail("signup"), password }, from(ip)),
+    );
+    expect(retryAfter).toBeGreaterThan(windowMs / 1000 - 120);
+  },
+  "failed audit authentications / client IP": async (max, windowMs) => {
+    expect({ max, windowMs }).toEqual(limits.failedAuditAuthPerIp);
+    const ip = freshIp();
+    // Past the limit even the right token is refused until the window allows.
+    const retryAfter = await measure(max, windowMs, 401, (i) =>
+      t.request("GET", "/v1/audit/events?limit=1", undefined, {
+        ...from(ip),
+        authorization: `Bearer ${i < max ? `${auditToken}-${i}` : auditToken}`,
+      }),
+    );
+    expect(retryAfter).toBeGreaterThan(windowMs / 1000 - 120);
   },
 };
 

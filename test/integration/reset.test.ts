@@ -52,10 +52,12 @@ type Row = { type: string; data: Record<string, unknown> };
 function clientOf(rt: () => TestRuntime) {
   const api = {
     async register(email: string) {
-      const res = await rt().request("POST", "/v1/auth/register", {
-        email,
-        password: oldPassword,
-      });
+      const res = await rt().request(
+        "POST",
+        "/v1/auth/register",
+        { email, password: oldPassword },
+        { "x-forwarded-for": freshIp() },
+      );
       expect(res.status).toBe(201);
       return (res.json as { user: { id: string } }).user.id;
     },
