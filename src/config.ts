@@ -33,6 +33,8 @@ export interface Config {
   auditToken: string | undefined;
   /** Mailgun's HTTP webhook signing key; undefined turns the delivery webhook off (503). */
   webhookSigningKey: string | undefined;
+  /** A session unused this long is over, within its absolute 24 hours. */
+  sessionIdleSeconds: number;
 }
 
 /** A configuration error names the variable in one line; main prints it without a stack. */
@@ -183,5 +185,6 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustedHops(env, "TRUST_PROXY"),
     auditToken,
     webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
+    sessionIdleSeconds: integer(env, "SESSION_IDLE_SECONDS", 1800, 1, 86_400),
   };
 }

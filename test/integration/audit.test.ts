@@ -254,6 +254,7 @@ describe("GET /v1/audit/events: one user's history", () => {
       "PasswordResetCodeRejected",
       "PasswordResetCompleted",
       "PasswordChanged",
+      "SessionEnded",
       "PasswordChangedNoticeSent",
       "UserLoggedIn",
     ]);
@@ -272,6 +273,7 @@ describe("GET /v1/audit/events: one user's history", () => {
       "PasswordResetCodeRejected",
       "PasswordResetCompleted",
       "PasswordChanged",
+      "SessionEnded",
       "PasswordChangedNoticeSent",
     ]);
 
