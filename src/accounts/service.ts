@@ -202,9 +202,9 @@ export async function login(
         where id = ${user.id} and password_hash = ${user.password_hash}
       ), device as (${deviceWrite})
       insert into sessions (token_hash, session_id, user_id, expires_at, password_changed_at,
-                            last_used_at, sealed_ip, sealed_user_agent)
+                            created_at, last_used_at, sealed_ip, sealed_user_agent)
       select ${sessionTokenHash(ctx, token)}, ${sessionId}, id, ${expiresAt}, password_changed_at,
-             ${new Date(now)}, ${sealedIp}, ${sealedUserAgent}
+             ${new Date(now)}, ${new Date(now)}, ${sealedIp}, ${sealedUserAgent}
       from account`.execute(trx);
     if (Number(opened.numAffectedRows ?? 0) !== 1) throw invalidCredentials();
     return [
