@@ -1,6 +1,5 @@
 import { sql } from "kysely";
-import type { SessionEnded, SessionEndReason } from "../../events/user";
-import { userStreamId } from "../../events/user";
+import { type SessionEnded, type SessionEndReason, userStreamId } from "../../events/user";
 import type { AppContext } from "../context";
 import type { StreamWrite } from "../event-store";
 import { HttpError } from "../http/errors";
