@@ -15,6 +15,29 @@ export type UserLoggedIn = Event<
     expiresAt: string;
     sealedIp: string;
     sealedUserAgent: string;
+    /** The device token this login issued or renewed (absent before device tokens existed). */
+    deviceId?: string;
+  }
+>;
+
+/**
+ * Why a session ended: the holder logged out or ended it from another session (`revoked`), it
+ * went unused too long (`idle`) or reached its lifetime (`expired`) and was presented again, or
+ * a password reset ended it. An erasure ends every session with `PersonalDataErased` itself.
+ */
+export type SessionEndReason = "logout" | "revoked" | "idle" | "expired" | "reset";
+
+export type SessionEnded = Event<
+  "SessionEnded",
+  {
+    userId: string;
+    sessionId: string;
+    reason: SessionEndReason;
+    /** The session that ended this one (`revoked`). */
+    bySessionId?: string;
+    /** The client that ended it (`logout`, `revoked`). */
+    sealedIp?: string;
+    sealedUserAgent?: string;
   }
 >;
 
@@ -36,6 +59,7 @@ export type PersonalDataErased = Event<"PersonalDataErased", { userId: string }>
 export type UserEvent =
   | UserRegistered
   | UserLoggedIn
+  | SessionEnded
   | PasswordChanged
   | PasswordChangedNoticeSent
   | PasswordChangedNoticeFailed

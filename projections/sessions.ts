@@ -3,7 +3,8 @@ import type { InlineProjection } from "../src/event-store";
 /**
  * Sessions end with the credential that opened them: a password change or an erasure deletes
  * every session of the user, in the same transaction as the event. (Login writes the row
- * itself, beside its UserLoggedIn, because the token's hash never goes into an event.)
+ * itself, beside its UserLoggedIn, because the token's hash never goes into an event; a
+ * SessionEnded is appended by the request that deleted its row, in that row's transaction.)
  */
 export const sessionsProjection: InlineProjection = {
   name: "sessions",

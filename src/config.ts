@@ -36,6 +36,8 @@ export interface Config {
   webhookSigningKey: string | undefined;
   /** Server processes sharing the port; more than one needs PostgreSQL. */
   workers: number;
+  /** A session unused this long is over, within its absolute 24 hours. */
+  sessionIdleSeconds: number;
 }
 
 /** A configuration error names the variable in one line; main prints it without a stack. */
@@ -201,5 +203,6 @@ export function loadConfig(env: Env = process.env): Config {
     auditToken,
     webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
     workers,
+    sessionIdleSeconds: integer(env, "SESSION_IDLE_SECONDS", 1800, 1, 86_400),
   };
 }

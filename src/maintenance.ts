@@ -5,13 +5,14 @@ import type { Logger } from "./log";
 const EVERY_MS = 10 * 60 * 1000;
 
 /**
- * Read models that only matter while they are live: spent rate-limit rows, expired sessions,
- * and reset codes a day past their expiry. The events keep the history; these go.
+ * Read models that only matter while they are live: spent rate-limit rows, expired sessions and
+ * device tokens, and reset codes a day past their expiry. The events keep the history; these go.
  */
 export async function sweepExpired(db: Db): Promise<void> {
   await sql`delete from rate_limits where tat < now()`.execute(db);
   await sql`delete from rate_windows where expires_at < now()`.execute(db);
   await sql`delete from sessions where expires_at < now()`.execute(db);
+  await sql`delete from device_tokens where expires_at < now()`.execute(db);
   await sql`delete from reset_codes where expires_at < now() - interval '1 day'`.execute(db);
   // A code key whose request never committed (or whose outcome never came) opens nothing useful.
   await sql`delete from reset_code_keys where created_at < now() - interval '1 day'`.execute(db);

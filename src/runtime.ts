@@ -1,5 +1,6 @@
 import { userOfStream } from "../events/user";
 import { activeResetCodesProjection } from "../projections/active-reset-codes";
+import { deviceTokensProjection } from "../projections/device-tokens";
 import {
   PASSWORD_CHANGED_MAILER,
   passwordChangedMailer,
@@ -62,6 +63,7 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   store.registerInline(usersProjection({ dataKeys, keyring }));
   store.registerInline(activeResetCodesProjection);
   store.registerInline(sessionsProjection);
+  store.registerInline(deviceTokensProjection);
   store.registerInline(sentMessagesProjection);
   const codeKeys = new CodeKeys(db.db, keyring);
   store.registerInline(resetCodeKeysProjection(codeKeys));

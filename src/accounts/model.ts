@@ -19,13 +19,21 @@ export function parseRegistration(body: Record<string, unknown>): Credentials {
   return { email: normalised, password };
 }
 
-/** Login takes any strings: a wrong format is just wrong credentials. */
-export function parseLogin(body: Record<string, unknown>): Credentials {
-  const { email, password } = body;
+export interface LoginRequest extends Credentials {
+  /** A device token from an earlier login, if the client kept one. */
+  deviceToken?: string;
+}
+
+/** Login takes any strings: a wrong format is just wrong credentials (or no device token). */
+export function parseLogin(body: Record<string, unknown>): LoginRequest {
+  const { email, password, device_token: deviceToken } = body;
   if (!presentString(email) || !presentString(password)) {
     throw new HttpError(400, "email and password are required");
   }
-  return { email: normaliseEmail(email), password };
+  if (deviceToken !== undefined && typeof deviceToken !== "string") {
+    throw new HttpError(400, "device_token must be a string");
+  }
+  return { email: normaliseEmail(email), password, deviceToken };
 }
 
 export interface PublicUser {

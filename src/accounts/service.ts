@@ -15,13 +15,13 @@ import {
   type WindowHit,
 } from "../rate-limits/store";
 import { decideAccount, initialAccountState } from "./decider";
+import { deviceLimitKey, deviceTokenHash, findDevice, newDeviceToken } from "./devices";
 import { hashPassword, verifyPassword } from "./hashing";
-import type { Credentials, PublicUser } from "./model";
+import type { Credentials, LoginRequest, PublicUser } from "./model";
 import { hasLoneSurrogate } from "./rules";
+import { DEVICE_TOKEN_TTL_MS, SESSION_TTL_MS } from "./session-rules";
 
-const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 const invalidCredentials = () => new HttpError(401, "invalid credentials");
-const unauthorized = () => new HttpError(401, "unauthorized");
 // Verifying against this when the email is unknown keeps both failures equally slow.
 const decoyHash = Bun.password.hash("decoy-password-for-unknown-accounts", {
   algorithm: "argon2id",
@@ -146,19 +146,29 @@ export async function registerUser(
   return { id: user.id, email: credentials.email, created_at: user.created_at.toISOString() };
 }
 
-/** Opens a session: an opaque 256-bit token, stored only as a keyed hash, with an expiry. */
+/**
+ * Opens a session: an opaque 256-bit token, stored only as a keyed hash, with an expiry. A login
+ * presenting a live device token of the account is limited per device instead of per account
+ * and client address; every success returns a device token (the same one, renewed, if valid).
+ */
 export async function login(
   ctx: AppContext,
-  credentials: Credentials,
+  credentials: LoginRequest,
   client: ClientInfo,
-): Promise<{ token: string; expires_at: string; user: PublicUser }> {
+): Promise<{ token: string; expires_at: string; device_token: string; user: PublicUser }> {
+  const device =
+    credentials.deviceToken === undefined
+      ? undefined
+      : await findDevice(ctx, credentials.deviceToken, credentials.email);
   // Every attempt takes a hit up front (a burst cannot outrun the budget); a success gives them back.
-  const taken = ctx.config.rateLimits
-    ? await takeAll(ctx, [
+  // The owner's device has its own window: strangers tripping the account's cannot lock it out.
+  const windows: [string, WindowPolicy][] = device
+    ? [[deviceLimitKey(device), limits.failedLoginsPerDevice]]
+    : [
         [ipKey(ctx, client.ip), limits.failedAuthPerIp],
         [accountKey(ctx, credentials.email), limits.failedLoginsPerAccount],
-      ])
-    : [];
+      ];
+  const taken = ctx.config.rateLimits ? await takeAll(ctx, windows) : [];
   const user = await findUserByEmail(ctx, credentials.email);
   const verified = await verifyPassword(
     credentials.password,
@@ -176,14 +186,34 @@ export async function login(
 
   const token = randomBytes(32).toString("base64url");
   const sessionId = randomUUID();
-  const expiresAt = new Date(Date.now() + SESSION_TTL_MS);
+  const now = Date.now();
+  const expiresAt = new Date(now + SESSION_TTL_MS);
+  const deviceToken = device ? (credentials.deviceToken as string) : newDeviceToken();
+  const deviceId = device ?? randomUUID();
+  const deviceExpiresAt = new Date(now + DEVICE_TOKEN_TTL_MS);
+  const sealedIp = seal(key, user.id, client.ip);
+  const sealedUserAgent = seal(key, user.id, client.userAgent);
   await ctx.store.transact(async (trx) => {
     // Only while the password is still the one just verified; the session keeps the password's
     // change time, copied in SQL (exact to the microsecond), so a later change ends it (`me`).
+    // The device token is issued (or renewed) in the same statement, under the same condition.
+    const deviceWrite = device
+      ? sql`update device_tokens d set expires_at = ${deviceExpiresAt}
+            from account where d.device_id = ${deviceId} and d.user_id = account.id`
+      : sql`insert into device_tokens (token_hash, device_id, user_id, expires_at, password_changed_at)
+            select ${deviceTokenHash(ctx, deviceToken)}, ${deviceId}, id, ${deviceExpiresAt},
+                   password_changed_at
+            from account`;
     const opened = await sql`
-      insert into sessions (token_hash, session_id, user_id, expires_at, password_changed_at)
-      select ${sessionTokenHash(ctx, token)}, ${sessionId}, id, ${expiresAt}, password_changed_at
-      from users where id = ${user.id} and password_hash = ${user.password_hash}`.execute(trx);
+      with account as (
+        select id, password_changed_at from users
+        where id = ${user.id} and password_hash = ${user.password_hash}
+      ), device as (${deviceWrite})
+      insert into sessions (token_hash, session_id, user_id, expires_at, password_changed_at,
+                            created_at, last_used_at, sealed_ip, sealed_user_agent)
+      select ${sessionTokenHash(ctx, token)}, ${sessionId}, id, ${expiresAt}, password_changed_at,
+             ${new Date(now)}, ${new Date(now)}, ${sealedIp}, ${sealedUserAgent}
+      from account`.execute(trx);
     if (Number(opened.numAffectedRows ?? 0) !== 1) throw invalidCredentials();
     return [
       {
@@ -196,8 +226,9 @@ export async function login(
               userId: user.id,
               sessionId,
               expiresAt: expiresAt.toISOString(),
-              sealedIp: seal(key, user.id, client.ip),
-              sealedUserAgent: seal(key, user.id, client.userAgent),
+              sealedIp,
+              sealedUserAgent,
+              deviceId,
             },
             metadata: requestMetadata(client),
           },
@@ -205,29 +236,13 @@ export async function login(
       },
     ];
   });
-  await refundAll(ctx, taken);
-  return { token, expires_at: expiresAt.toISOString(), user: shown };
-}
-
-/** The user behind a bearer token, if the session is live. */
-export async function currentUser(
-  ctx: AppContext,
-  authorization: string | null,
-): Promise<PublicUser> {
-  const token = authorization?.match(/^Bearer ([A-Za-z0-9_-]{20,200})$/)?.[1];
-  if (!token) throw unauthorized();
-  const row = await ctx.db
-    .selectFrom("sessions")
-    .innerJoin("users", "users.id", "sessions.user_id")
-    .select(["users.id", "users.sealed_email", "users.created_at"])
-    .where("sessions.token_hash", "=", sessionTokenHash(ctx, token))
-    .where("sessions.expires_at", ">", new Date())
-    // A session opened against a password that has changed since is over, however it raced.
-    .where(
-      sql<boolean>`users.password_changed_at is not distinct from sessions.password_changed_at`,
-    )
-    .executeTakeFirst();
-  const user = row ? await publicUser(ctx, row) : undefined;
-  if (!user) throw unauthorized();
-  return user;
+  // The password proves the device's holder: its earlier failures are forgotten with this one.
+  if (device && ctx.config.rateLimits) await clearWindow(ctx.db, deviceLimitKey(device));
+  else await refundAll(ctx, taken);
+  return {
+    token,
+    expires_at: expiresAt.toISOString(),
+    device_token: deviceToken,
+    user: shown,
+  };
 }

@@ -6,6 +6,7 @@ type DomainEventType = PasswordResetEvent["type"] | UserEvent["type"];
 const domainTypes = [
   "UserRegistered",
   "UserLoggedIn",
+  "SessionEnded",
   "PasswordChanged",
   "PasswordChangedNoticeSent",
   "PasswordChangedNoticeFailed",

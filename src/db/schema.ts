@@ -62,6 +62,19 @@ export interface SessionsTable {
   expires_at: Timestamp;
   /** The user's password_changed_at when the session opened; any other value ends it. */
   password_changed_at: Timestamp | null;
+  last_used_at: Timestamp;
+  sealed_ip: string | null;
+  sealed_user_agent: string | null;
+}
+
+export interface DeviceTokensTable {
+  token_hash: string;
+  device_id: string;
+  user_id: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+  /** As for sessions: a device token belongs to the password it was issued with. */
+  password_changed_at: Timestamp | null;
 }
 
 export interface RateWindowsTable {
@@ -107,6 +120,7 @@ export interface Schema {
   reset_codes: ResetCodesTable;
   rate_limits: RateLimitsTable;
   sessions: SessionsTable;
+  device_tokens: DeviceTokensTable;
   rate_windows: RateWindowsTable;
   refusal_tallies: RefusalTalliesTable;
   reset_streams: ResetStreamsTable;

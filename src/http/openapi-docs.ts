@@ -11,7 +11,7 @@ const SCALAR_BUNDLE = join(
 );
 
 /** Routes that take a bearer token; every other operation is public. */
-const BEARER_PATHS = [/^\/v1\/audit\//, /^\/v1\/auth\/me$/];
+const BEARER_PATHS = [/^\/v1\/audit\//, /^\/v1\/auth\/(me|logout|sessions)(\/|$)/];
 
 const documentation = {
   openapi: "3.1.0",
@@ -29,7 +29,8 @@ const documentation = {
       bearer: {
         type: "http",
         scheme: "bearer",
-        description: "A session token on /v1/auth/me, or AUDIT_TOKEN on /v1/audit",
+        description:
+          "A session token on /v1/auth/me, logout and sessions, or AUDIT_TOKEN on /v1/audit",
       },
     },
   },

@@ -3,12 +3,14 @@ import { resetAttemptsStreamPrefix } from "../../events/password-reset";
 import { userStreamId } from "../../events/user";
 import { hashPassword } from "../accounts/hashing";
 import { forgetFailedLogins } from "../accounts/service";
+import { endSessionsWith } from "../accounts/sessions";
 import type { AppContext } from "../context";
 import {
   type CommandHandled,
   type Decision,
   deterministicUuid,
   handleCommand,
+  type StreamWrite,
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
@@ -328,12 +330,17 @@ async function recordReset(
         },
         metadata,
       };
+      const userWrite: StreamWrite = {
+        streamId: userStreamId(user.id),
+        expectedVersion: "any",
+        events: [passwordChanged],
+      };
       return {
         result: { user, key },
         events,
-        alongside: [
-          { streamId: userStreamId(user.id), expectedVersion: "any", events: [passwordChanged] },
-        ],
+        alongside: [userWrite],
+        // The sessions the change ends are named beside it, read right before the append.
+        beforeAppend: () => endSessionsWith(ctx, userWrite, user.id, metadata),
       };
     },
   });

@@ -56,6 +56,8 @@ export const limits = {
   triggerPerIp: { max: 30, windowMs: HOUR } satisfies WindowPolicy,
   failedCodesPerIp: { max: 10, windowMs: 15 * MINUTE } satisfies WindowPolicy,
   failedLoginsPerAccount: { max: 10, windowMs: 15 * MINUTE } satisfies WindowPolicy,
+  /** Failed logins presenting one device token of the account, instead of the two limits beside. */
+  failedLoginsPerDevice: { max: 10, windowMs: 15 * MINUTE } satisfies WindowPolicy,
   /** Failed logins and registrations of a taken email, per client IP. */
   failedAuthPerIp: { max: 20, windowMs: 15 * MINUTE } satisfies WindowPolicy,
   /** Registrations per client IP, successful ones too: each costs a hash and an account. */

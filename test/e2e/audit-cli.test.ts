@@ -210,6 +210,7 @@ describe("the CLI prints what the API answers", () => {
       "PasswordResetCodeRejected",
       "PasswordResetCompleted",
       "PasswordChanged",
+      "SessionEnded",
       "PasswordChangedNoticeSent",
     ]);
     expect(apiEvents("everything")).toHaveLength(2 * TIMELINE_TYPES.length);

@@ -234,6 +234,55 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
     }
   });
 
+  test("sessions in the account's timeline: logged in, logged out, ended by a reset, with the client", async () => {
+    const person = "page.sessions@example.com";
+    const { id } = await register(server.url, person);
+    const loginFrom = (userAgent: string) =>
+      fetch(`${server.url}/v1/auth/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "user-agent": userAgent },
+        body: JSON.stringify({ email: person, password: PASSWORD }),
+      }).then(async (res) => ((await res.json()) as { token: string }).token);
+    const leaving = await loginFrom("PageTest/1.0 (leaving)");
+    await loginFrom("PageTest/1.0 (staying)");
+    const loggedOut = await fetch(`${server.url}/v1/auth/logout`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${leaving}`, "user-agent": "PageTest/1.0 (logout)" },
+    });
+    expect(loggedOut.status).toBe(204);
+    expect((await trigger(server.url, person)).status).toBe(200);
+    const message = messagesTo(deployment.fake, person).at(-1);
+    if (!message) throw new Error("no reset email");
+    const reset = await postJson(`${server.url}/v1/auth/password-reset/reset`, {
+      code: codeOf(message),
+      new_password: `N3w-${PASSWORD}`,
+    });
+    expect(reset.status).toBe(200);
+    await waitFor(
+      async () =>
+        ((await get(`/v1/audit/events?user_id=${id}&type=SessionEnded`)) as { events: Shown[] })
+          .events.length === 2,
+      { what: "both session ends in the audit API" },
+    );
+
+    const session = await openPage(server.url);
+    try {
+      const { page } = session;
+      await searchAudit(page, id, "user_id");
+      const ended = await page.locator('li[data-step="Session ended"]').allTextContents();
+      expect(ended).toHaveLength(2);
+      expect(ended[0]).toContain("logged out from ");
+      expect(ended[0]).toContain("PageTest/1.0 (logout)");
+      expect(ended[1]).toContain("by the password reset");
+      const logins = await page.locator('li[data-step="Logged in"]').allTextContents();
+      expect(logins.join("\n")).toContain("PageTest/1.0 (leaving)");
+      expect(session.blocked).toEqual([]);
+      expect(session.errors).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
   test("an email whose provider never answered in time shows as may have been sent, not as not sent", async () => {
     const late = "page.late@example.com";
     await register(server.url, late);

@@ -49,6 +49,15 @@ describe("configuration", () => {
     await refusesToStart({ HOST: "http://127.0.0.1:80" }, "HOST");
   });
 
+  test("SESSION_IDLE_SECONDS: 1800 by default, 1 to 86400 seconds; anything else stops start-up", async () => {
+    expect(loadConfig({}).sessionIdleSeconds).toBe(1800);
+    expect(loadConfig({ SESSION_IDLE_SECONDS: "60" }).sessionIdleSeconds).toBe(60);
+    for (const bad of ["0", "86401", "-5", "30m", "1.5"]) {
+      expect(() => loadConfig({ SESSION_IDLE_SECONDS: bad })).toThrow("SESSION_IDLE_SECONDS");
+    }
+    await refusesToStart({ SESSION_IDLE_SECONDS: "soon" }, "SESSION_IDLE_SECONDS");
+  });
+
   test("LOG_LEVEL takes debug, info, warn or error", async () => {
     expect(loadConfig({}).logLevel).toBe("info");
     expect(loadConfig({ LOG_LEVEL: "warn" }).logLevel).toBe("warn");

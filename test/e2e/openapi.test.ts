@@ -61,10 +61,17 @@ describe("the OpenAPI document", () => {
     }
   });
 
-  test("public operations need no credentials; audit and /me take the bearer scheme", () => {
+  test("public operations need no credentials; audit, /me and the session routes take the bearer scheme", () => {
+    const sessionRoutes = [
+      "/v1/auth/me",
+      "/v1/auth/logout",
+      "/v1/auth/sessions",
+      "/v1/auth/sessions/{id}",
+    ];
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(sessionRoutes));
     for (const [path, item] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(item)) {
-        const bearer = path.startsWith("/v1/audit/") || path === "/v1/auth/me";
+        const bearer = path.startsWith("/v1/audit/") || sessionRoutes.includes(path);
         expect({ path, method, security: operation.security }).toEqual({
           path,
           method,

@@ -255,6 +255,7 @@ describe("GET /v1/audit/events: one user's history", () => {
       "PasswordResetCodeRejected",
       "PasswordResetCompleted",
       "PasswordChanged",
+      "SessionEnded",
       "PasswordChangedNoticeSent",
       "UserLoggedIn",
     ]);
@@ -273,6 +274,7 @@ describe("GET /v1/audit/events: one user's history", () => {
       "PasswordResetCodeRejected",
       "PasswordResetCompleted",
       "PasswordChanged",
+      "SessionEnded",
       "PasswordChangedNoticeSent",
     ]);
 

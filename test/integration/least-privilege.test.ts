@@ -102,7 +102,14 @@ pgOnly(`the server's role (${NEEDS})`, () => {
     const registered = await send("POST", "/v1/auth/register", { email, password });
     expect(registered.status).toBe(201);
     const userId = (registered.json as { user: { id: string } }).user.id;
-    expect((await send("POST", "/v1/auth/login", { email, password })).status).toBe(200);
+    const loggedIn = await send("POST", "/v1/auth/login", { email, password });
+    expect(loggedIn.status).toBe(200);
+    const { token, device_token } = loggedIn.json as { token: string; device_token: string };
+    const session = { authorization: `Bearer ${token}` };
+    expect((await send("GET", "/v1/auth/sessions", undefined, session)).status).toBe(200);
+    const again = await send("POST", "/v1/auth/login", { email, password, device_token });
+    expect(again.status).toBe(200);
+    expect((await send("POST", "/v1/auth/logout", undefined, session)).status).toBe(204);
     const triggered = await send("POST", "/v1/auth/password-reset/trigger", { email });
     expect(triggered.status).toBe(200);
     const [message] = messagesTo(fake, email);

@@ -141,6 +141,26 @@ const measurements: Record<string, (max: number, windowMs: number) => Promise<vo
       i < max ? login(email, `Wr0ng-${i}-Passw0rd!`, freshIp()) : login(email, password, freshIp()),
     );
   },
+  "failed logins presenting a device token of the account / device token": async (
+    max,
+    windowMs,
+  ) => {
+    expect({ max, windowMs }).toEqual(limits.failedLoginsPerDevice);
+    const email = uniqueEmail("device");
+    expect(
+      (await t.request("POST", "/v1/auth/register", { email, password }, from(freshIp()))).status,
+    ).toBe(201);
+    const first = await login(email, password, freshIp());
+    const device = (first.json as { device_token: string }).device_token;
+    await measure(max, windowMs, 401, (i) =>
+      t.request(
+        "POST",
+        "/v1/auth/login",
+        { email, password: i < max ? `Wr0ng-${i}-Passw0rd!` : password, device_token: device },
+        from(freshIp()),
+      ),
+    );
+  },
   "failed logins and registrations of a taken email / client IP": async (max, windowMs) => {
     expect({ max, windowMs }).toEqual(limits.failedAuthPerIp);
     const ip = freshIp();

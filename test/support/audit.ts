@@ -111,6 +111,8 @@ export const TIMELINE_TYPES = [
   "PasswordResetCodeRejected",
   "PasswordResetCompleted",
   "PasswordChanged",
+  // The reset ends the first login's session.
+  "SessionEnded",
   "PasswordChangedNoticeSent",
   "UserLoggedIn",
 ];

@@ -225,11 +225,25 @@ function describe(e) {
   }
 }
 
+/** Why a session ended, and who ended it when a client did. */
+function sessionEnd(d) {
+  const why = {
+    logout: "logged out",
+    revoked: d.bySessionId === d.sessionId ? "ended by its holder" : "ended from another session",
+    idle: "idle too long",
+    expired: "expired",
+    reset: "by the password reset",
+  };
+  const from = d.ip === undefined ? "" : ` from ${d.ip}, ${d.userAgent ?? "?"}`;
+  return ` ${why[d.reason] ?? d.reason}${from}`;
+}
+
 function accountStep(e) {
   const d = e.data;
   const labels = {
     UserRegistered: ["Registered", "", ` ${d.email ?? ""}`],
     UserLoggedIn: ["Logged in", "", ` from ${d.ip ?? "?"}, ${d.userAgent ?? "?"}`],
+    SessionEnded: ["Session ended", "", sessionEnd(d)],
     PasswordChanged: ["Password changed", "good", ` by a ${d.reason}`],
     PasswordChangedNoticeSent: ["Notice sent", "", " (password changed email)"],
     PasswordChangedNoticeFailed:

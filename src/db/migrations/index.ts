@@ -10,6 +10,7 @@ import * as accountSecurity from "./0008-account-security";
 import * as privacyAndLeastPrivilege from "./0009-privacy-and-least-privilege";
 import * as deliveryReportsAndAuditStats from "./0010-delivery-reports-and-audit-stats";
 import * as mailSendMarks from "./0011-mail-send-marks";
+import * as sessionsAndDevices from "./0012-sessions-and-devices";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   "0009-privacy-and-least-privilege": privacyAndLeastPrivilege,
   "0010-delivery-reports-and-audit-stats": deliveryReportsAndAuditStats,
   "0011-mail-send-marks": mailSendMarks,
+  "0012-sessions-and-devices": sessionsAndDevices,
 };
 
 export const migrationProvider: MigrationProvider = {

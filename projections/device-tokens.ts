@@ -1,0 +1,21 @@
+import { sql } from "kysely";
+import type { InlineProjection } from "../src/event-store";
+
+/**
+ * Device tokens end with the password they were issued under, and with the person: a password
+ * change or an erasure deletes the user's tokens and their failed-login windows, in the same
+ * transaction as the event. (Login writes the rows itself: a token's hash never goes into an
+ * event.) A stranger who once knew the password keeps no way around the account's limit.
+ */
+export const deviceTokensProjection: InlineProjection = {
+  name: "device-tokens",
+  handles: ["PasswordChanged", "PersonalDataErased"],
+  async apply(trx, event) {
+    const { userId } = event.data as { userId: string };
+    await sql`delete from rate_windows where key in (
+                select 'login-device:' || device_id from device_tokens where user_id = ${userId})`.execute(
+      trx,
+    );
+    await trx.deleteFrom("device_tokens").where("user_id", "=", userId).execute();
+  },
+};
