@@ -33,6 +33,11 @@ export interface Config {
   auditToken: string | undefined;
   /** Mailgun's HTTP webhook signing key; undefined turns the delivery webhook off (503). */
   webhookSigningKey: string | undefined;
+  /** The Prometheus listener's port (0: any free one); undefined: no metrics listener. */
+  metricsPort: number | undefined;
+  metricsHost: string;
+  /** Bearer token a scrape must present; undefined: none asked. */
+  metricsToken: string | undefined;
 }
 
 /** A configuration error names the variable in one line; main prints it without a stack. */
@@ -114,6 +119,13 @@ function host(env: Env, name: string): string | undefined {
   return raw;
 }
 
+/** `off` (or `false`, `no`): no listener; else a port, 0 letting the system pick a free one. */
+function optionalPort(env: Env, name: string, fallback: number): number | undefined {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === "off" || raw === "false" || raw === "no") return undefined;
+  return integer(env, name, fallback, 0, 65535);
+}
+
 /** Accepts hex (64+ digits) or base64 (44+ chars); either must decode to at least 32 bytes. */
 export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
   let bytes: Uint8Array | undefined;
@@ -160,6 +172,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (auditToken !== undefined && auditToken.length < 16) {
     throw new ConfigError("AUDIT_TOKEN", "must be at least 16 characters");
   }
+  const metricsToken = read(env, "METRICS_TOKEN");
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new ConfigError("METRICS_TOKEN", "must be at least 16 characters");
+  }
 
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
@@ -183,5 +199,8 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustedHops(env, "TRUST_PROXY"),
     auditToken,
     webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
+    metricsPort: optionalPort(env, "METRICS_PORT", 9464),
+    metricsHost: host(env, "METRICS_HOST") ?? "127.0.0.1",
+    metricsToken,
   };
 }

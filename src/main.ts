@@ -3,12 +3,15 @@ import { ConfigError, loadConfig } from "./config";
 import type { AppContext } from "./context";
 import { createLogger } from "./log";
 import { startTracing } from "./observability/tracing";
+import { listenForMetrics } from "./operations/metrics-listener";
 import { explainDatabaseError, lockEmbeddedDatabase, settingsInForce } from "./operations/startup";
 import { createRuntime } from "./runtime";
 
 async function main() {
   const config = loadConfig();
   const log = createLogger({ level: config.logLevel });
+  // Bound first: a taken METRICS_PORT stops start-up before any database work.
+  const metricsListener = listenForMetrics(config, log);
   const tracing = startTracing();
   const unlock = config.databaseUrl === undefined ? lockEmbeddedDatabase(config.dataDir) : () => {};
   let runtime: AppContext;
@@ -19,12 +22,14 @@ async function main() {
     unlock();
     throw explainDatabaseError(config, error);
   }
+  metricsListener?.publish(runtime.metrics);
   const app = createApp(runtime).listen({ port: config.port, hostname: config.host });
   const server = app.server;
   if (server === null) throw new Error("the HTTP server did not start");
   log.info("listening", {
     port: server.port,
     ...settingsInForce(config),
+    metrics: metricsListener?.url ?? "off",
     tracing: tracing === undefined ? "off" : "otlp",
   });
 
@@ -40,6 +45,7 @@ async function main() {
       log.error("shutdown grace period over: exiting with work unfinished", { graceMs });
       process.exit(1);
     }, graceMs).unref();
+    metricsListener?.stop();
     // Stop accepting at once; requests already in flight keep their subscribers until they end.
     const drained = await Promise.race([
       server.stop(false).then(() => true),

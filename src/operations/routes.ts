@@ -14,62 +14,40 @@ const healthSchema = {
 } as const;
 
 export function operationsRoutes(ctx: AppContext) {
-  return new Elysia({ name: "operations" })
-    .get(
-      "/metrics",
-      async () =>
-        new Response(await ctx.metrics.text(), {
-          headers: { "content-type": ctx.metrics.contentType },
-        }),
-      {
-        detail: {
-          tags: ["Operations"],
-          summary: "Prometheus metrics",
-          description: "Prometheus text format; the README lists each metric and what to alert on.",
-          operationId: "metrics",
-          responses: {
-            "200": {
-              description: "The metrics",
-              content: { "text/plain": { schema: { type: "string" } } },
+  return new Elysia({ name: "operations" }).get(
+    "/v1/health",
+    async ({ set }) => {
+      const subscriptions = Object.fromEntries(
+        ctx.subscriptions.map((s) => [s.name, s.isOwner ? "owner" : "standby"]),
+      );
+      try {
+        await sql`select 1`.execute(ctx.db);
+        return { status: "ok", database: ctx.database.kind, subscriptions };
+      } catch {
+        set.status = 503;
+        return { status: "unavailable", database: ctx.database.kind, subscriptions };
+      }
+    },
+    {
+      detail: {
+        tags: ["Operations"],
+        summary: "Health",
+        operationId: "health",
+        responses: {
+          "200": jsonResponse("The database answers", {
+            schema: healthSchema,
+            example: {
+              status: "ok",
+              database: "postgres",
+              subscriptions: { "reset-mailer": "owner" },
             },
-          },
+          }),
+          "503": jsonResponse("The database does not answer", {
+            schema: healthSchema,
+            example: { status: "unavailable", database: "postgres" },
+          }),
         },
       },
-    )
-    .get(
-      "/v1/health",
-      async ({ set }) => {
-        const subscriptions = Object.fromEntries(
-          ctx.subscriptions.map((s) => [s.name, s.isOwner ? "owner" : "standby"]),
-        );
-        try {
-          await sql`select 1`.execute(ctx.db);
-          return { status: "ok", database: ctx.database.kind, subscriptions };
-        } catch {
-          set.status = 503;
-          return { status: "unavailable", database: ctx.database.kind, subscriptions };
-        }
-      },
-      {
-        detail: {
-          tags: ["Operations"],
-          summary: "Health",
-          operationId: "health",
-          responses: {
-            "200": jsonResponse("The database answers", {
-              schema: healthSchema,
-              example: {
-                status: "ok",
-                database: "postgres",
-                subscriptions: { "reset-mailer": "owner" },
-              },
-            }),
-            "503": jsonResponse("The database does not answer", {
-              schema: healthSchema,
-              example: { status: "unavailable", database: "postgres" },
-            }),
-          },
-        },
-      },
-    );
+    },
+  );
 }
