@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from "./config";
 import type { AppContext } from "./context";
 import { createLogger } from "./log";
 import { startTracing } from "./observability/tracing";
+import { warnWhenLogUnprotected } from "./operations/log-protection";
 import { listenForMetrics } from "./operations/metrics-listener";
 import { explainDatabaseError, lockEmbeddedDatabase, settingsInForce } from "./operations/startup";
 import { createRuntime } from "./runtime";
@@ -22,6 +23,7 @@ async function main() {
     unlock();
     throw explainDatabaseError(config, error);
   }
+  if (config.production) await warnWhenLogUnprotected(runtime.database, log);
   metricsListener?.publish(runtime.metrics);
   const app = createApp(runtime).listen({ port: config.port, hostname: config.host });
   const server = app.server;

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import { sql } from "kysely";
 import type { AppContext } from "../context";
 import { jsonResponse } from "../http/openapi";
+import { checkLogProtection } from "./log-protection";
 
 const healthSchema = {
   type: "object",
@@ -9,6 +9,12 @@ const healthSchema = {
     status: { type: "string", enum: ["ok", "unavailable"] },
     database: { type: "string", enum: ["postgres", "embedded"] },
     subscriptions: { type: "object", additionalProperties: { type: "string" } },
+    log_protection: {
+      type: "string",
+      enum: ["protected", "unprotected"],
+      description:
+        "unprotected: the server's own database role could rewrite the event log (README: Running with least privilege)",
+    },
   },
   required: ["status"],
 } as const;
@@ -21,8 +27,14 @@ export function operationsRoutes(ctx: AppContext) {
         ctx.subscriptions.map((s) => [s.name, s.isOwner ? "owner" : "standby"]),
       );
       try {
-        await sql`select 1`.execute(ctx.db);
-        return { status: "ok", database: ctx.database.kind, subscriptions };
+        // The privilege check is the database round trip: it answers only when the database does.
+        const { protection } = await checkLogProtection(ctx.database);
+        return {
+          status: "ok",
+          database: ctx.database.kind,
+          log_protection: protection,
+          subscriptions,
+        };
       } catch {
         set.status = 503;
         return { status: "unavailable", database: ctx.database.kind, subscriptions };
@@ -39,6 +51,7 @@ export function operationsRoutes(ctx: AppContext) {
             example: {
               status: "ok",
               database: "postgres",
+              log_protection: "protected",
               subscriptions: { "reset-mailer": "owner" },
             },
           }),
