@@ -2,7 +2,8 @@
  * Saying when the log is unprotected (README: Running with least privilege): in production on
  * PostgreSQL, a server whose database role could rewrite `events` (its owner here) logs one
  * warning naming the README's section and /v1/health says "unprotected"; as a login role in
- * `reset_ledger_service` it is "protected" and says nothing.
+ * `reset_ledger_service` it is "protected" and says nothing. The embedded database is never
+ * protected, and says so in health only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
@@ -117,6 +118,22 @@ describe.skipIf(!onPostgres)(`the server's database role in production (${NEEDS}
       expect(await health(server)).toMatchObject({ log_protection: "unprotected" });
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe.skipIf(onPostgres)("the embedded database in production", () => {
+  test("health says unprotected (its only role is a superuser); no warning, no role to change", async () => {
+    const embedded = await createDeployment({ NODE_ENV: "production" });
+    try {
+      const server = await embedded.start();
+      expect(warnings(server)).toEqual([]);
+      expect(await health(server)).toMatchObject({
+        database: "embedded",
+        log_protection: "unprotected",
+      });
+    } finally {
+      await embedded.close();
     }
   });
 });
