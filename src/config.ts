@@ -38,6 +38,11 @@ export interface Config {
   workers: number;
   /** A session unused this long is over, within its absolute 24 hours. */
   sessionIdleSeconds: number;
+  /** The Prometheus listener's port (0: any free one); undefined: no metrics listener. */
+  metricsPort: number | undefined;
+  metricsHost: string;
+  /** Bearer token a scrape must present; undefined: none asked. */
+  metricsToken: string | undefined;
 }
 
 /** A configuration error names the variable in one line; main prints it without a stack. */
@@ -125,6 +130,13 @@ function workerCount(env: Env, name: string): number {
   return integer(env, name, 1, 1, 256);
 }
 
+/** `off` (or `false`, `no`): no listener; else a port, 0 letting the system pick a free one. */
+function optionalPort(env: Env, name: string, fallback: number): number | undefined {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === "off" || raw === "false" || raw === "no") return undefined;
+  return integer(env, name, fallback, 0, 65535);
+}
+
 /** Accepts hex (64+ digits) or base64 (44+ chars); either must decode to at least 32 bytes. */
 export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
   let bytes: Uint8Array | undefined;
@@ -171,6 +183,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (auditToken !== undefined && auditToken.length < 16) {
     throw new ConfigError("AUDIT_TOKEN", "must be at least 16 characters");
   }
+  const metricsToken = read(env, "METRICS_TOKEN");
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new ConfigError("METRICS_TOKEN", "must be at least 16 characters");
+  }
 
   const workers = workerCount(env, "WORKERS");
   if (workers > 1 && read(env, "DATABASE_URL") === undefined) {
@@ -204,5 +220,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
     workers,
     sessionIdleSeconds: integer(env, "SESSION_IDLE_SECONDS", 1800, 1, 86_400),
+    metricsPort: optionalPort(env, "METRICS_PORT", 9464),
+    metricsHost: host(env, "METRICS_HOST") ?? "127.0.0.1",
+    metricsToken,
   };
 }

@@ -3,6 +3,8 @@ import { ConfigError, loadConfig } from "./config";
 import type { AppContext } from "./context";
 import { createLogger } from "./log";
 import { startTracing } from "./observability/tracing";
+import { warnWhenLogUnprotected } from "./operations/log-protection";
+import { listenForMetrics } from "./operations/metrics-listener";
 import { claimPort, serve } from "./operations/port";
 import { explainDatabaseError, lockEmbeddedDatabase, settingsInForce } from "./operations/startup";
 import { superviseWorkers, workerLink } from "./operations/workers";
@@ -18,6 +20,9 @@ async function main() {
   const log = worker === undefined ? base : base.child({ worker: worker.index, pid: process.pid });
   // A port in use stops start-up before the database is touched (workers: their supervisor did).
   if (worker === undefined) claimPort(config);
+  // Bound first: a taken METRICS_PORT stops start-up before any database work. Workers have
+  // none of their own: their supervisor's listener gathers theirs.
+  const metricsListener = worker === undefined ? listenForMetrics(config, log) : undefined;
   const tracing = startTracing();
   const unlock = config.databaseUrl === undefined ? lockEmbeddedDatabase(config.dataDir) : () => {};
   let runtime: AppContext;
@@ -36,9 +41,13 @@ async function main() {
     unlock();
     throw error;
   }
+  if (config.production) await warnWhenLogUnprotected(runtime.database, log);
+  metricsListener?.publish(runtime.metrics);
+  worker?.serveMetrics(runtime.metrics);
   log.info("listening", {
     port: server.port,
     ...settingsInForce(config),
+    metrics: metricsListener?.url ?? "off",
     tracing: tracing === undefined ? "off" : "otlp",
   });
   worker?.listening(server.port ?? config.port);
@@ -55,6 +64,7 @@ async function main() {
       log.error("shutdown grace period over: exiting with work unfinished", { graceMs });
       process.exit(1);
     }, graceMs).unref();
+    metricsListener?.stop();
     // Stop accepting at once; requests already in flight keep their subscribers until they end.
     const drained = await Promise.race([
       server.stop(false).then(() => true),

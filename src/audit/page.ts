@@ -22,6 +22,7 @@ export function auditPageRoutes() {
             "content-type": type,
             "content-security-policy": POLICY,
             "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
             "cache-control": "no-cache",
           },
         }),

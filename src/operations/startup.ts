@@ -89,6 +89,7 @@ export function settingsInForce(config: Config): Record<string, unknown> {
     rateLimits: config.rateLimits,
     trustProxy: config.trustProxy,
     auditApi: config.auditToken !== undefined,
+    metricsAuth: config.metricsToken === undefined ? "none" : "bearer",
     shutdownGraceMs: config.shutdownGraceMs,
     secretKey:
       config.secretKey === undefined ? "development key under DATA_DIR" : "from SECRET_KEY",

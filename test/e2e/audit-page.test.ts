@@ -113,6 +113,25 @@ async function searchAudit(page: Page, value: string, by?: "user_id"): Promise<v
   await page.locator("#results:not([hidden]) .request").first().waitFor();
 }
 
+describe("GET /audit's headers", () => {
+  test("every file of the page: a policy of its own origin only, never framed, no sniffing", async () => {
+    for (const path of ["/audit", "/audit/audit.js", "/audit/audit.css"]) {
+      const res = await fetch(`${server.url}${path}`);
+      await res.arrayBuffer();
+      const policy = res.headers.get("content-security-policy") ?? "";
+      expect({
+        path,
+        status: res.status,
+        frameOptions: res.headers.get("x-frame-options"),
+        sniffing: res.headers.get("x-content-type-options"),
+      }).toEqual({ path, status: 200, frameOptions: "DENY", sniffing: "nosniff" });
+      expect(policy).toContain("frame-ancestors 'none'");
+      expect(policy).toContain("script-src 'self';");
+      expect(policy).not.toContain("unsafe-inline");
+    }
+  });
+});
+
 describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
   test("token once, search by email: the timeline shows trigger → delivered → reset with times, the chart the stats' buckets", async () => {
     const session = await openPage(server.url);

@@ -1,6 +1,6 @@
 /**
- * What an operator reads (README: Operating it): the access log with request ids, /metrics moving with
- * a trigger, and the trigger's trace at a loopback OTLP receiver — request, append, the
+ * What an operator reads (README: Operating it): the access log with request ids, /metrics on its
+ * own listener moving with a trigger, and the trigger's trace at a loopback OTLP receiver — request, append, the
  * subscriber's send and the outcome's append in one trace.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -54,7 +54,8 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 }
 
 const scrape = async () => {
-  const res = await fetch(`${server.url}/metrics`);
+  if (server.metricsUrl === undefined) throw new Error("the server has no metrics listener");
+  const res = await fetch(server.metricsUrl);
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type") ?? "").toStartWith("text/plain");
   return res.text();
@@ -71,6 +72,8 @@ describe("logs", () => {
       logLevel: "info",
       mailer: "mailgun",
       tracing: "otlp",
+      metrics: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/),
+      metricsAuth: "none",
     });
     expect(typeof start?.time).toBe("string");
     for (const secret of [deployment.env.SECRET_KEY, deployment.env.MAILGUN_API_KEY]) {

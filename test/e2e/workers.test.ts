@@ -124,6 +124,18 @@ describe.skipIf(!onPostgres)("WORKERS=2 on PostgreSQL (TEST_DATABASE_URL)", () =
     );
     expect([...servedBy].sort()).toEqual([...workers].sort());
 
+    // The supervisor's listener sums what both workers counted (a request is counted just
+    // after its answer, so the scrape is polled).
+    const started = logLines(server.output()).find((line) => line.msg === "workers started");
+    await waitFor(
+      async () => {
+        const text = await (await fetch(String(started?.metrics))).text();
+        const sent = text.match(/^password_reset_triggers_total\{outcome="sent"\} (\d+)$/m);
+        return Number(sent?.[1]) === emails.length;
+      },
+      { timeoutMs: 10_000, what: "both workers' triggers in one scrape" },
+    );
+
     server.process.kill("SIGTERM");
     expect(await server.process.exited).toBe(0);
     await gone([server.process.pid, ...workers], "the supervisor and both workers gone");

@@ -8,6 +8,8 @@ import { templateDataDir } from "./pglite-template";
 
 export interface ServerProcess {
   url: string;
+  /** The metrics listener's scrape URL (from the "listening" line); undefined with METRICS_PORT=off. */
+  metricsUrl: string | undefined;
   process: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the server printed so far (stdout and stderr). */
   output(): string;
@@ -31,16 +33,29 @@ export function scratchDir(): { path: string; remove(): void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** The port of the server's "listening" log line, once it has printed one. */
-export function listeningPort(output: string): number | undefined {
+interface Listening {
+  port: number;
+  /** The scrape URL, or "off". */
+  metrics?: string;
+}
+
+/** The server's "listening" log line, once it has printed one. */
+function listeningLine(output: string): Listening | undefined {
   for (const line of output.split("\n")) {
     if (!line.includes('"listening"')) continue;
     try {
       const parsed = JSON.parse(line) as { msg?: unknown; port?: unknown };
-      if (parsed.msg === "listening" && typeof parsed.port === "number") return parsed.port;
+      if (parsed.msg === "listening" && typeof parsed.port === "number") {
+        return parsed as Listening;
+      }
     } catch {}
   }
   return undefined;
+}
+
+/** The port of the server's "listening" log line, once it has printed one. */
+export function listeningPort(output: string): number | undefined {
+  return listeningLine(output)?.port;
 }
 
 /** The server's JSON log lines (stderr and stdout mixed; other lines skipped). */
@@ -55,8 +70,17 @@ export function logLines(output: string): Record<string, unknown>[] {
   return lines;
 }
 
+/** Free ports picked by the system for the API and the metrics listener, unless env says otherwise. */
+const serverEnv = (env: Record<string, string | undefined>) => ({
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  PORT: "0",
+  METRICS_PORT: "0",
+  ...env,
+});
+
 /**
- * Starts `bun src/main.ts` as a child process on a free port, exactly as a user would, and
+ * Starts `bun src/main.ts` as a child process on free ports, exactly as a user would, and
  * resolves once it logs that it is listening (or rejects with its output if it exits first).
  */
 export async function startServer(
@@ -65,25 +89,25 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const child = Bun.spawn(options.command ?? ["bun", "src/main.ts"], {
     cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", ...env },
+    env: serverEnv(env),
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
   });
   let output = "";
-  let resolvePort: (port: number) => void = () => {};
-  const port = new Promise<number>((resolve) => {
-    resolvePort = resolve;
+  let resolveListening: (line: Listening) => void = () => {};
+  const listening = new Promise<Listening>((resolve) => {
+    resolveListening = resolve;
   });
   let found = false;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
     for await (const chunk of stream) {
       output += decoder.decode(chunk, { stream: true });
-      const port = found ? undefined : listeningPort(output);
-      if (port !== undefined) {
+      const line = found ? undefined : listeningLine(output);
+      if (line !== undefined) {
         found = true;
-        resolvePort(port);
+        resolveListening(line);
       }
     }
   };
@@ -93,11 +117,12 @@ export async function startServer(
   const exited = child.exited.then((code) => {
     throw new Error(`server exited with ${code} before listening:\n${output}`);
   });
-  const listening = await Promise.race([port, exited]);
+  const { port, metrics } = await Promise.race([listening, exited]);
   exited.catch(() => {});
 
   return {
-    url: `http://127.0.0.1:${listening}`,
+    url: `http://127.0.0.1:${port}`,
+    metricsUrl: metrics === undefined || metrics === "off" ? undefined : metrics,
     process: child,
     output: () => output,
     async stop() {
@@ -117,7 +142,7 @@ export async function startExpectingFailure(
 ): Promise<{ code: number; output: string }> {
   const { code, stdout, stderr } = await runCommand(["bun", "src/main.ts"], {
     cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: "0", ...env },
+    env: serverEnv(env),
   });
   return { code, output: stdout + stderr };
 }
