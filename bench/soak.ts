@@ -2,7 +2,8 @@
  * The trigger under a long load on few emails, so that each email's reset stream grows fast
  * (RATE_LIMITS=off, provider at once): events written per interval and the server's RSS over
  * the run. A trigger whose cost grew with its stream's length would write less and less.
- * Then the same emails and as many fresh ones, one short run each, side by side.
+ * Then the same emails and as many fresh ones, one short run each, side by side. A warm-up on
+ * a third set of emails first, so the first interval is not the JIT's.
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -26,6 +27,7 @@ const INTERVAL_S = Number(process.env.SOAK_INTERVAL_SECONDS ?? 10);
 const USERS = Number(process.env.SOAK_USERS ?? 300);
 const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 16);
 const COMPARE_S = Number(process.env.SOAK_COMPARE_SECONDS ?? 10);
+const WARMUP_S = Number(process.env.SOAK_WARMUP_SECONDS ?? 5);
 
 /** Resident memory of a process now (VmRSS), in MB. */
 function rssMb(pid: number): number {
@@ -58,6 +60,25 @@ async function wrk(url: string, seconds: number, users: number, offset: number) 
   };
 }
 
+/** utime + stime of a process, in ms (clock ticks of 10 ms); 0 once it is gone. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU of the PostgreSQL backends serving the bench database, by backend. */
+async function backendsCpu(client: pg.Client): Promise<Map<number, number>> {
+  const { rows } = await client.query<{ pid: number }>(
+    "select pid from pg_stat_activity where datname = current_database()",
+  );
+  return new Map(rows.map((r) => [r.pid, cpuMs(r.pid)]));
+}
+
 async function eventCount(client: pg.Client): Promise<number> {
   const { rows } = await client.query<{ n: string }>("select count(*)::text as n from events");
   return Number(rows[0]?.n ?? 0);
@@ -72,15 +93,19 @@ async function main() {
   const client = new pg.Client({ connectionString: database.url });
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   try {
-    process.stderr.write(`seeding ${2 * USERS} users...\n`);
-    await seedUsers(database.url, secretKey, 2 * USERS);
+    // The soak's emails, the fresh ones compared with them after it, and the warm-up's.
+    process.stderr.write(`seeding ${3 * USERS} users...\n`);
+    await seedUsers(database.url, secretKey, 3 * USERS);
     server = await startServer(benchServerEnv(database.url, secretKey, fake));
     const pid = server.process.pid;
     await client.connect();
+    if (WARMUP_S > 0) await wrk(server.url, WARMUP_S, USERS, 2 * USERS);
 
     process.stderr.write(`soak: wrk -c${CONNECTIONS} on ${USERS} emails for ${SECONDS}s...\n`);
     const rows: (string | number)[][] = [];
     const written: number[] = [];
+    /** Server and PostgreSQL CPU ms per event written, per interval. */
+    const cost: number[] = [];
     let peak = rssMb(pid);
     const rssAtStart = peak;
     let done = false;
@@ -88,6 +113,8 @@ async function main() {
       done = true;
     });
     let last = await eventCount(client);
+    let serverCpu = cpuMs(pid);
+    let postgresCpu = await backendsCpu(client);
     const t0 = Date.now();
     for (let i = 1; !done; i++) {
       let intervalPeak = 0;
@@ -100,25 +127,39 @@ async function main() {
         intervalPeak = Math.max(intervalPeak, rssMb(pid));
       }
       const count = await eventCount(client);
+      const rss = rssMb(pid);
+      intervalPeak = Math.max(intervalPeak, rss);
+      const server = cpuMs(pid);
+      const postgres = await backendsCpu(client);
+      let postgresMs = 0;
+      for (const [backend, ms] of postgres) postgresMs += ms - (postgresCpu.get(backend) ?? 0);
+      const perEvent = (ms: number) => ((1000 * ms) / Math.max(1, count - last)).toFixed(0);
       const seconds = Math.min(i * INTERVAL_S, (Date.now() - t0) / 1000);
       // A partial last interval (wrk's own end) is not a full interval's work: left out.
       if (!done || seconds >= i * INTERVAL_S - 0.5) {
         written.push(count - last);
+        cost.push((server - serverCpu + postgresMs) / Math.max(1, count - last));
         peak = Math.max(peak, intervalPeak);
         rows.push([
           `${(i - 1) * INTERVAL_S}–${i * INTERVAL_S}`,
           count - last,
-          rssMb(pid),
+          perEvent(server - serverCpu),
+          perEvent(postgresMs),
+          rss,
           intervalPeak,
         ]);
       }
       last = count;
+      serverCpu = server;
+      postgresCpu = postgres;
     }
     const soak = await load;
+    // The soak's streams are the longest ones (the warm-up's had a few seconds).
     const { rows: lengths } = await client.query<{ max: number | null; avg: string | null }>(
       `select max(n) as max, avg(n)::numeric(10, 1)::text as avg from (
-         select count(*)::int as n from events where stream_id like $1 group by stream_id) s`,
-      [`${passwordResetStreamPrefix}%`],
+         select count(*)::int as n from events where stream_id like $1
+         group by stream_id order by n desc limit $2) s`,
+      [`${passwordResetStreamPrefix}%`, USERS],
     );
     const first = written[0] ?? 0;
     const lastWritten = written.at(-1) ?? 0;
@@ -134,10 +175,21 @@ async function main() {
       compare = `Right after: the same ${USERS} emails ${same.rps.toFixed(0)} req/s (${same.errors} errors), ${USERS} fresh emails ${fresh.rps.toFixed(0)} req/s (${fresh.errors} errors): ratio ${(same.rps / fresh.rps).toFixed(2)}.`;
     }
 
-    const result = table(["seconds", "events written", "RSS MB at end", "peak RSS MB"], rows);
+    const result = table(
+      [
+        "seconds",
+        "events written",
+        "server CPU µs/event",
+        "PostgreSQL CPU µs/event",
+        "RSS MB at end",
+        "peak RSS MB",
+      ],
+      rows,
+    );
     const summary = [
       `Soak: ${soak.rps.toFixed(0)} req/s over ${SECONDS}s, ${soak.errors} errors; reset streams reached ${lengths[0]?.max ?? 0} events (mean ${lengths[0]?.avg ?? 0}).`,
       `Events written, last ${INTERVAL_S}s / first ${INTERVAL_S}s: ${lastWritten} / ${first} = ${ratio.toFixed(2)} (target ≥ 0.85).`,
+      `Server + PostgreSQL CPU per event, last ${INTERVAL_S}s / first ${INTERVAL_S}s: ${(1000 * (cost.at(-1) ?? 0)).toFixed(0)} / ${(1000 * (cost[0] ?? 0)).toFixed(0)} µs = ${((cost.at(-1) ?? 0) / (cost[0] ?? 1)).toFixed(2)}.`,
       `Server RSS: ${rssAtStart} MB at the start, peak ${peak} MB (target ≤ 200 MB throughout).`,
       compare,
     ]
@@ -152,8 +204,9 @@ async function main() {
 
 Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${machineDescription()}, PostgreSQL on the same machine.
 wrk with ${CONNECTIONS} connections on ${USERS} emails (rotating) for ${SECONDS} s, RATE_LIMITS=off, fake Mailgun
-answering at once; ${minutes} min in all. Events written: rows added to \`events\` per ${INTERVAL_S} s; RSS: the
-server's VmRSS, sampled each second.
+answering at once; ${minutes} min in all. Events written: rows added to \`events\` per ${INTERVAL_S} s; CPU:
+utime+stime from /proc of the server and of the PostgreSQL backends serving the bench database, per event
+written (less sensitive to other load on the machine than the counts); RSS: the server's VmRSS, sampled each second.
 
 ${result}
 
