@@ -1,5 +1,7 @@
 -- Rotates through the seeded users so that every request is a real reset for a real account.
 local users = tonumber(os.getenv("BENCH_USERS") or "10000")
+-- Emails from the offset-th seeded user on, so a run can take users no earlier run touched.
+local offset = tonumber(os.getenv("BENCH_USER_OFFSET") or "0")
 local counter = 0
 local thread_offset = 0
 
@@ -14,6 +16,6 @@ end
 
 function request()
   n = n + 1
-  local body = string.format('{"email":"user%d@bench.example.com"}', n % users)
+  local body = string.format('{"email":"user%d@bench.example.com"}', offset + n % users)
   return wrk.format("POST", "/v1/auth/password-reset/trigger", { ["content-type"] = "application/json" }, body)
 end

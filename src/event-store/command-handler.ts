@@ -1,4 +1,5 @@
 import { type ConflictRetries, onConflict, withRetries } from "./conflicts";
+import { DecisionCache, type Folded, foldNext, foldRead } from "./decision-cache";
 import { KeyedMutex } from "./keyed-mutex";
 import type { EventStore } from "./store";
 import type { Event, NewEvent, RecordedEvent, StreamWrite } from "./types";
@@ -29,7 +30,7 @@ export interface Command<State, E extends Event, Result> {
   initialState: () => State;
   evolve: (state: State, event: RecordedEvent<E>) => State;
   /**
-   * The rules look only this far back: older events are not read (the stream's last event
+   * The rules look only this far back: older events are not folded (the stream's last event
    * always is, for its version), so a long stream decides as fast as a short one.
    */
   readWindowMs?: number;
@@ -45,15 +46,29 @@ export interface CommandHandled<Result> {
 export interface CommandHandlerOptions extends ConflictRetries {
   /** Per-stream turns; by default the process's own, shared by every command. */
   turns?: KeyedMutex;
+  /** The streams' folded states; by default the store's own, shared by every command. */
+  cache?: DecisionCache;
 }
 
 /** This process's deciders of one stream take turns; other processes' collisions retry. */
 const streamTurns = new KeyedMutex();
+/** Each store's folded states: another store (another database, or a test's other process) has its own. */
+const caches = new WeakMap<EventStore, DecisionCache>();
+
+function cacheOf(store: EventStore): DecisionCache {
+  let cache = caches.get(store);
+  if (cache === undefined) {
+    cache = new DecisionCache();
+    caches.set(store, cache);
+  }
+  return cache;
+}
 
 /**
  * Loads the stream's state, decides, and appends at the version it saw; a version conflict
  * re-reads and re-decides (with backoff, a bounded number of times). The decision's own
- * errors and the append's other errors end it.
+ * errors and the append's other errors end it. The state folded last time is kept, so a
+ * command reads only the events after it: its cost does not grow with the stream.
  */
 export function handleCommand<State, E extends Event, Result>(
   store: EventStore,
@@ -61,34 +76,70 @@ export function handleCommand<State, E extends Event, Result>(
   options: CommandHandlerOptions = {},
 ): Promise<CommandHandled<Result>> {
   const turns = options.turns ?? streamTurns;
+  const cache = options.cache ?? cacheOf(store);
   return turns.run(command.streamId, () =>
-    withRetries(() => attempt(store, command), onConflict(options)),
+    withRetries(() => attempt(store, cache, command), onConflict(options)),
   );
 }
 
 async function attempt<State, E extends Event, Result>(
   store: EventStore,
+  cache: DecisionCache,
   command: Command<State, E, Result>,
 ): Promise<CommandHandled<Result>> {
-  const { streamId, readWindowMs } = command;
-  const since = readWindowMs === undefined ? undefined : new Date(Date.now() - readWindowMs);
-  const events = (await store.readStream(streamId, { since })) as RecordedEvent<E>[];
-  const state = events.reduce(command.evolve, command.initialState());
-  const version = events.at(-1)?.streamVersion ?? 0;
-  const decision = command.decide(state);
+  const { streamId } = command;
+  const since =
+    command.readWindowMs === undefined
+      ? Number.NEGATIVE_INFINITY
+      : Date.now() - command.readWindowMs;
+  const folded = await load(store, cache, command, since);
+  const { version } = folded;
+  const decision = command.decide(folded.state);
   if ("record" in decision) {
     await decision.record();
     return { result: decision.result, version };
   }
+  let appended: RecordedEvent[];
   try {
     await decision.beforeAppend?.();
-    await store.appendAll([
+    ({ events: appended } = await store.appendAll([
       { streamId, expectedVersion: version, events: decision.events },
       ...(decision.alongside ?? []),
-    ]);
+    ]));
   } catch (error) {
     decision.onFailure?.();
     throw error;
   }
+  // The append's own events, as committed, so the next command need not read them back.
+  const mine = appended.filter((e) => e.streamId === streamId) as RecordedEvent<E>[];
+  const after = foldNext(command, folded, mine, since);
+  if (after) cache.set(streamId, command, after);
   return { result: decision.result, version };
+}
+
+/**
+ * The stream's state now: the kept one and the events after its version (one short indexed
+ * read, which also sees every other writer's appends), or else a fresh read of the window.
+ */
+async function load<State, E extends Event>(
+  store: EventStore,
+  cache: DecisionCache,
+  command: Command<State, E, unknown>,
+  since: number,
+): Promise<Folded<State>> {
+  const { streamId } = command;
+  const kept = cache.get(streamId, command);
+  let folded: Folded<State> | undefined;
+  if (kept) {
+    const next = await store.readStream(streamId, { afterVersion: kept.version });
+    folded = foldNext(command, kept, next as RecordedEvent<E>[], since);
+  }
+  if (folded === undefined) {
+    const events = await store.readStream(streamId, {
+      since: Number.isFinite(since) ? new Date(since) : undefined,
+    });
+    folded = foldRead(command, events as RecordedEvent<E>[], since);
+  }
+  cache.set(streamId, command, folded);
+  return folded;
 }

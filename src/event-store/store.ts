@@ -90,12 +90,17 @@ const EVENT_COLUMNS = `global_position, transaction_id::text as transaction_id,
   event_id::text as event_id, stream_id, stream_version, type, data, metadata, recorded_at`;
 const READ_STREAM = `select ${EVENT_COLUMNS} from events
   where stream_id = $1 and stream_version > $2 order by stream_version`;
-// The stream's last event always comes back, so the caller learns the current version.
-const READ_STREAM_SINCE = `select ${EVENT_COLUMNS} from events
-  where stream_id = $1 and stream_version > $2
-    and (recorded_at >= $3
-         or stream_version = (select max(stream_version) from events where stream_id = $1))
-  order by stream_version`;
+// A stream from its end backward, one page at a time: a read of the last hour stops near it.
+const READ_STREAM_BACK = `select ${EVENT_COLUMNS} from events
+  where stream_id = $1 and stream_version > $2 and stream_version < $3
+  order by stream_version desc limit $4`;
+const READ_BACK_PAGE = 64;
+/**
+ * recorded_at is its transaction's start, and a transaction inserts moments after it starts,
+ * so a stream's times follow its versions to within this: one event older than the window by
+ * more means every earlier one is out of it too.
+ */
+const RECORDED_AT_SKEW_MS = 5 * 60_000;
 const READ_ALL = `
   with snapshot as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
   select s.horizon::text as horizon, e.global_position, e.transaction_id::text as transaction_id,
@@ -511,11 +516,37 @@ export class EventStore {
     db: Kysely<Schema> = this.db,
   ): Promise<RecordedEvent[]> {
     const after = options.afterVersion ?? 0;
-    const query =
-      options.since === undefined
-        ? CompiledQuery.raw(READ_STREAM, [streamId, after])
-        : CompiledQuery.raw(READ_STREAM_SINCE, [streamId, after, options.since]);
+    if (options.since !== undefined)
+      return this.readStreamSince(streamId, after, options.since, db);
+    const query = CompiledQuery.raw(READ_STREAM, [streamId, after]);
     return (await db.executeQuery<EventRow>(query)).rows.map(toRecordedEvent);
+  }
+
+  /**
+   * Reads backward from the stream's end until an event is older than the window by more than
+   * the skew, so a long stream's old history is not walked; then keeps the window and the last.
+   */
+  private async readStreamSince(
+    streamId: string,
+    after: number,
+    since: Date,
+    db: Kysely<Schema>,
+  ): Promise<RecordedEvent[]> {
+    const stop = since.getTime() - RECORDED_AT_SKEW_MS;
+    const read: RecordedEvent[] = [];
+    for (let below = 2 ** 31 - 1; ; ) {
+      const { rows } = await db.executeQuery<EventRow>(
+        CompiledQuery.raw(READ_STREAM_BACK, [streamId, after, below, READ_BACK_PAGE]),
+      );
+      const page = rows.map(toRecordedEvent);
+      read.push(...page);
+      const oldest = page.at(-1);
+      if (oldest === undefined || page.length < READ_BACK_PAGE) break;
+      if (page.some((e) => e.recordedAt.getTime() < stop)) break;
+      below = oldest.streamVersion;
+    }
+    const from = since.getTime();
+    return read.filter((e, i) => i === 0 || e.recordedAt.getTime() >= from).reverse();
   }
 
   async streamVersion(streamId: string): Promise<number> {

@@ -24,12 +24,11 @@ export interface Attempt {
   ipHash: string;
 }
 
+/** What the rules use of a request, no more: a long stream's state is kept between commands. */
 export interface RequestState {
   requestId: string;
   userId: string;
-  codeHash: string;
   expiresAt: number;
-  dispatchDeadline: number;
   outcome: "pending" | "sent" | "failed";
   /**
    * Wrong tries made with the account's email while this was the latest code, per client: a
@@ -42,6 +41,10 @@ export interface RequestState {
 
 /** Wrong tries (with the email given) from one client that lock a code for that client. */
 export const MAX_FAILED_ATTEMPTS = 5;
+
+// Shared by every request with no wrong try yet: the first one replaces them, never changes them.
+const NO_FAILURES: ReadonlyMap<string, number> = new Map();
+const NOT_LOCKED: ReadonlySet<string> = new Set();
 
 export const initialResetState = (): ResetState => ({
   attempts: [],
@@ -56,17 +59,15 @@ export function evolve(
   const at = event.recordedAt.getTime();
   switch (event.type) {
     case "PasswordResetRequested": {
-      const { requestId, userId, codeHash, expiresAt, dispatchDeadline, ipHash } = event.data;
+      const { requestId, userId, expiresAt, ipHash } = event.data;
       const requests = new Map(state.requests);
       requests.set(requestId, {
         requestId,
         userId,
-        codeHash,
         expiresAt: Date.parse(expiresAt),
-        dispatchDeadline: Date.parse(dispatchDeadline),
         outcome: "pending",
-        failedByIp: new Map(),
-        lockedFor: new Set(),
+        failedByIp: NO_FAILURES,
+        lockedFor: NOT_LOCKED,
         used: false,
       });
       return {
