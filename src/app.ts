@@ -3,9 +3,11 @@ import { accountRoutes } from "./accounts/routes";
 import { auditPageRoutes } from "./audit/page";
 import { auditRoutes } from "./audit/routes";
 import type { AppContext } from "./context";
+import { homeRoutes } from "./home/routes";
 import { errorResponse, HttpError } from "./http/errors";
 import { openApiDocs } from "./http/openapi-docs";
 import { requestIdOf } from "./http/request";
+import { mailCatcherRoutes } from "./mail-catcher/routes";
 import { observability } from "./observability/http";
 import { operationsRoutes } from "./operations/routes";
 import { passwordResetRoutes } from "./password-reset/routes";
@@ -35,12 +37,14 @@ export function createApp(ctx: AppContext) {
       });
       return errorResponse(500, "internal error");
     })
+    .use(homeRoutes(ctx))
     .use(operationsRoutes(ctx))
     .use(accountRoutes(ctx))
     .use(passwordResetRoutes(ctx))
     .use(auditRoutes(ctx))
     .use(auditPageRoutes())
-    .use(webhookRoutes(ctx));
+    .use(webhookRoutes(ctx))
+    .use(mailCatcherRoutes(ctx));
   return app;
 }
 

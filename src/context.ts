@@ -2,6 +2,7 @@ import type { Config } from "./config";
 import type { Database, Db } from "./db";
 import type { EventBus, EventStore, Subscription } from "./event-store";
 import type { Logger } from "./log";
+import type { MailCatcher } from "./mail/catcher";
 import type { Mailer } from "./mail/mailer";
 import type { Metrics } from "./observability/metrics";
 import type { CodeKeys, DataKeys, IpHashes, Keyring } from "./privacy";
@@ -22,6 +23,8 @@ export interface AppContext {
   readonly ipHashes: IpHashes;
   readonly log: Logger;
   readonly mailer: Mailer;
+  /** The console mailer's last emails, outside production only; undefined with a real mailer. */
+  readonly mailCatcher: MailCatcher | undefined;
   readonly metrics: Metrics;
   readonly subscriptions: Subscription[];
   /** Starts the subscriptions (and their catch-up from the stored checkpoints). */

@@ -24,6 +24,7 @@ import {
 } from "./event-store";
 import { createLogger, type Logger } from "./log";
 import type { MailBatcherOptions } from "./mail/batch";
+import { MailCatcher } from "./mail/catcher";
 import { createConsoleMailer } from "./mail/console";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
@@ -82,7 +83,8 @@ export async function createRuntime(
 
   const subscribed: { name: string; types: string[] }[] = [];
   const metrics = new Metrics(metricsSources(database, subscribed));
-  const mailer = instrumentMailer(options.mailer ?? chooseMailer(config, log), metrics);
+  const chosen = options.mailer ? { mailer: options.mailer } : chooseMailer(config, log);
+  const mailer = instrumentMailer(chosen.mailer, metrics);
   const mailerDeps = {
     db: database.db,
     store,
@@ -127,6 +129,7 @@ export async function createRuntime(
     config,
     log,
     mailer,
+    mailCatcher: chosen.catcher,
     metrics,
     subscriptions,
     async start() {
@@ -166,8 +169,14 @@ export async function createRuntime(
   return runtime;
 }
 
-function chooseMailer(config: Config, log: Logger): Mailer {
-  if (config.mailgun) return createMailgunMailer(config.mailgun);
-  log.warn("MAILGUN_API_KEY is not set: emails are printed to stdout, not sent");
-  return createConsoleMailer();
+function chooseMailer(config: Config, log: Logger): { mailer: Mailer; catcher?: MailCatcher } {
+  if (config.mailgun) return { mailer: createMailgunMailer(config.mailgun) };
+  // Outside production the emails "sent" are also kept for the mail catcher (/dev/mail).
+  const catcher = config.production ? undefined : new MailCatcher();
+  log.warn(
+    catcher
+      ? "MAILGUN_API_KEY is not set: emails are printed to stdout and shown at /dev/mail, not sent"
+      : "MAILGUN_API_KEY is not set: emails are printed to stdout, not sent",
+  );
+  return { mailer: createConsoleMailer(undefined, catcher), catcher };
 }

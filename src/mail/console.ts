@@ -1,7 +1,10 @@
+import type { MailCatcher } from "./catcher";
 import type { Mailer, MailMessage, SendOutcome } from "./mailer";
 
+/** Prints each email instead of sending it, and keeps it in `catcher` when given. */
 export function createConsoleMailer(
   write: (s: string) => unknown = (s: string) => process.stdout.write(s),
+  catcher?: MailCatcher,
 ): Mailer {
   return {
     name: "console",
@@ -24,6 +27,7 @@ export function createConsoleMailer(
       } catch {
         return { ok: false, retryable: false, reason: "console-write-failed" };
       }
+      catcher?.keep(message, providerMessageId);
       return { ok: true, providerMessageId };
     },
   };

@@ -77,7 +77,8 @@ function unknownRouteCase(r: Rng, index: number): Case {
   const known = Object.values(JSON_ROUTES);
   const kind = r.pick(["unknown", "unknown", "wrong-method"]);
   if (kind === "wrong-method") {
-    const path = r.pick([...known, "/v1/auth/me", "/v1/audit/events"]);
+    // GET / is the service's index; any other method there is wrong.
+    const path = r.pick([...known, "/v1/auth/me", "/v1/audit/events", "/"]);
     const method =
       path.startsWith("/v1/auth/") && path !== "/v1/auth/me"
         ? r.pick(["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
@@ -85,7 +86,6 @@ function unknownRouteCase(r: Rng, index: number): Case {
     return { name: `wrong method #${index} ${method} ${path}`, method, path, headers };
   }
   const path = r.pick([
-    "/",
     "/v1",
     "/v1/",
     "/v2/auth/register",
