@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 const files = {
   "/audit": ["index.html", "text/html; charset=utf-8"],
   "/audit/audit.js": ["audit.js", "text/javascript; charset=utf-8"],
+  "/audit/labels.js": ["labels.js", "text/javascript; charset=utf-8"],
   "/audit/audit.css": ["audit.css", "text/css; charset=utf-8"],
 } as const;
 

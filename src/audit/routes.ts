@@ -295,5 +295,15 @@ export function auditRoutes(ctx: AppContext) {
           },
         },
       },
+    )
+    .get(
+      "/audit/status",
+      ({ set }) => {
+        // Asked by the auditors' page before any token: it spends no attempt of the limit, and
+        // tells no more than the 503 every audit route answers anyone when the API is off.
+        set.headers["cache-control"] = "no-store";
+        return { enabled: ctx.config.auditToken !== undefined };
+      },
+      { detail: { hide: true } },
     );
 }

@@ -1,16 +1,26 @@
 /**
  * The auditors' page (GET /audit) in a real headless chromium against the server as a process:
- * one email goes through trigger → delivered (a signed webhook from the fake Mailgun) → reset;
- * the page, given the token once, shows each step on the timeline with its time and draws the
- * buckets of /v1/audit/stats; nothing leaves the service's origin and the console stays clean.
- * The screenshot the README shows is taken here (docs/audit-page.png, with UPDATE_SCREENSHOTS=1).
+ * one email goes through trigger → delivered (a signed webhook from the fake Mailgun) → one
+ * wrong code → reset; the page checks the token at once, shows each step on the timeline with
+ * its time and in words, and draws the buckets of /v1/audit/stats over the last 24 hours by
+ * default; nothing leaves the service's origin and the console stays clean. Without
+ * AUDIT_TOKEN it names that setting instead of asking for a token. The screenshot the README
+ * shows is taken here (docs/audit-page.png, with UPDATE_SCREENSHOTS=1).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { browserInstalled, closeBrowser, openPage } from "../support/browser";
+import type {
+  CodeRejectionReason,
+  PasswordResetEvent,
+  RateLimitName,
+  ResetRejectionReason,
+} from "../../events/password-reset";
+import type { SessionEndReason, UserEvent } from "../../events/user";
+import { limits } from "../../src/rate-limits/gcra";
+import { otherCode } from "../support/audit";
+import { type BrowserSession, browserInstalled, closeBrowser, openPage } from "../support/browser";
 import {
   codeOf,
   createDeployment,
@@ -19,6 +29,7 @@ import {
   PASSWORD,
   register,
   trigger,
+  uniqueEmail,
 } from "../support/e2e";
 import { reportAccepted, urlPoster } from "../support/fake-mailgun-webhooks";
 import { postJson, type ServerProcess } from "../support/server";
@@ -28,10 +39,12 @@ const TOKEN = `audit-page-${randomBytes(12).toString("hex")}`;
 const SIGNING_KEY = `whk-${randomBytes(16).toString("hex")}`;
 const EMAIL = "page.alice@example.com";
 const DISPATCH_TIMEOUT_MS = 1_500;
-// The README's copy is rewritten only when asked, so that a test run leaves the tree clean.
+const HOUR_MS = 3_600_000;
+// The README's copy is written only when asked; otherwise the picture stays in memory, so a
+// test run leaves the tree and the temp directory as they were.
 const SCREENSHOT = process.env.UPDATE_SCREENSHOTS
   ? join(import.meta.dir, "..", "..", "docs", "audit-page.png")
-  : join(tmpdir(), `audit-page-${process.pid}.png`);
+  : undefined;
 
 interface Shown {
   position: number;
@@ -42,6 +55,19 @@ interface Shown {
 
 let deployment: Deployment;
 let server: ServerProcess;
+
+// Each browser or client claims its own address (TRUST_PROXY), so wrong tokens and triggers
+// spend only their own limits.
+let lastOctet = 0;
+const freshIp = () => `198.51.100.${++lastOctet}`;
+const from = (ip: string) => ({ "x-forwarded-for": ip });
+
+/** A page whose requests all come from `ip`. */
+async function openPageFrom(ip: string): Promise<BrowserSession> {
+  const session = await openPage(server.url);
+  await session.context.setExtraHTTPHeaders(from(ip));
+  return session;
+}
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 const get = async (path: string) => {
@@ -61,6 +87,7 @@ beforeAll(async () => {
     AUDIT_TOKEN: TOKEN,
     MAILGUN_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
     RESET_DISPATCH_TIMEOUT_MS: String(DISPATCH_TIMEOUT_MS),
+    TRUST_PROXY: "1",
   });
   server = await deployment.start();
   reportAccepted(deployment.fake, {
@@ -87,6 +114,12 @@ beforeAll(async () => {
   );
   const [message] = messagesTo(deployment.fake, EMAIL);
   if (!message) throw new Error("no reset email");
+  const wrong = await postJson(`${server.url}/v1/auth/password-reset/reset`, {
+    code: otherCode(codeOf(message)),
+    new_password: `N3w-${PASSWORD}`,
+    email: EMAIL,
+  });
+  expect(wrong.status).toBe(400);
   const reset = await postJson(`${server.url}/v1/auth/password-reset/reset`, {
     code: codeOf(message),
     new_password: `N3w-${PASSWORD}`,
@@ -107,6 +140,7 @@ async function searchAudit(page: Page, value: string, by?: "user_id"): Promise<v
   await page.goto(`${server.url}/audit`);
   await page.getByLabel("Audit token").fill(TOKEN);
   await page.keyboard.press("Enter");
+  await page.locator("#search-form:not([hidden])").waitFor();
   if (by) await page.getByLabel("Search by").selectOption(by);
   await page.getByLabel(/Email or user id/).fill(value);
   await page.keyboard.press("Enter");
@@ -133,7 +167,7 @@ describe("GET /audit's headers", () => {
 });
 
 describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
-  test("token once, search by email: the timeline shows trigger → delivered → reset with times, the chart the stats' buckets", async () => {
+  test("token once, search by email: the timeline shows trigger → delivered → wrong code → reset with times, the chart the stats' buckets", async () => {
     const session = await openPage(server.url);
     try {
       const { page } = session;
@@ -165,8 +199,12 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
         "Requested",
         "Email sent",
         "Delivered",
+        "Failed code",
         "Completed",
       ]);
+      expect(await page.locator('li[data-step="Failed code"]').textContent()).toContain(
+        "Failed code: wrong code, wrong try 1 from this client",
+      );
 
       // The chart: one group per bucket of /v1/audit/stats for the same query, bars as counted.
       const drawn = await page.locator("#chart g.bucket").evaluateAll((groups) =>
@@ -197,6 +235,7 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
         })),
       );
       expect(drawn.reduce((n, b) => n + (b.counts.requests ?? 0), 0)).toBe(1);
+      expect(drawn.reduce((n, b) => n + (b.counts["failed-codes"] ?? 0), 0)).toBe(1);
       expect(drawn.reduce((n, b) => n + (b.counts.completions ?? 0), 0)).toBe(1);
 
       // The token is the tab's: in sessionStorage, never in a URL or localStorage.
@@ -342,9 +381,6 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
     try {
       const { page } = session;
       await page.goto(`${server.url}/audit`);
-      // The token field has the focus on arrival.
-      await page.keyboard.type(TOKEN);
-      await page.keyboard.press("Enter");
       // A string: the test's own types know no DOM.
       const focused = async () =>
         String(
@@ -354,8 +390,14 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
             return ((label && label.textContent) || (active && active.textContent) || "").trim();
           })()`),
         );
+      // The token field has the focus once the page knows the API is on.
+      await waitFor(async () => (await focused()) === "Audit token", { what: "the token field" });
+      await page.keyboard.type(TOKEN);
+      await page.keyboard.press("Enter");
       // Signed in, the focus is on the search field; the field before it is what it searches by.
-      expect(await focused()).toStartWith("Email or user id");
+      await waitFor(async () => (await focused()).startsWith("Email or user id"), {
+        what: "the focus on the search field once the token is accepted",
+      });
       await page.keyboard.press("Shift+Tab");
       expect(await focused()).toBe("Search by");
       await page.keyboard.press("Tab");
@@ -365,15 +407,365 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
         const name = await focused();
         if (order.at(-1) !== name) order.push(name);
       }
-      // Date fields take one Tab per part; each control comes once, in reading order.
-      expect(order).toEqual(["From (UTC day)", "To (UTC day, included)", "Bucket", "Search"]);
+      // Each control comes once, in reading order; the days appear only for a range of one's own.
+      expect(order).toEqual(["Range", "Bucket", "Search"]);
       await page.keyboard.press("Enter");
-      await page.locator("#results:not([hidden])").waitFor();
-      expect(await focused()).toBe("Results for all accounts");
+      await waitFor(async () => (await focused()) === "Results for all accounts", {
+        what: "the focus on the results",
+      });
+
+      await page.getByLabel("Range").selectOption("custom");
+      await page.getByLabel("Range").focus();
+      const custom: string[] = [];
+      for (let i = 0; i < 16 && custom.at(-1) !== "Search"; i++) {
+        await page.keyboard.press("Tab");
+        const name = await focused();
+        if (custom.at(-1) !== name) custom.push(name);
+      }
+      // Date fields take one Tab per part.
+      expect(custom).toEqual(["From (UTC day)", "To (UTC day, included)", "Bucket", "Search"]);
       expect(session.blocked).toEqual([]);
       expect(session.errors).toEqual([]);
     } finally {
       await session.close();
     }
+  });
+
+  test("the default range is the last 24 hours by hour: a fresh reset's bars are plain to see", async () => {
+    const session = await openPage(server.url);
+    try {
+      const { page } = session;
+      const before = Date.now();
+      await searchAudit(page, EMAIL);
+      const after = Date.now();
+      expect(await page.locator("#chart-title").textContent()).toBe(
+        "Activity over the last 24 hours, by hour",
+      );
+      const starts = await page
+        .locator("#chart g.bucket")
+        .evaluateAll((groups) => groups.map((g) => g.getAttribute("data-start") as string));
+      expect(starts).toHaveLength(24);
+      starts.forEach((start, i) => {
+        if (i > 0) expect(Date.parse(start) - Date.parse(starts[i - 1] as string)).toBe(HOUR_MS);
+      });
+      // The last bucket is the hour the search ran in.
+      const last = Date.parse(starts.at(-1) as string);
+      expect(last + HOUR_MS).toBeGreaterThan(before);
+      expect(last).toBeLessThanOrEqual(after);
+      for (const series of ["requests", "failed-codes", "completions"]) {
+        const box = await page
+          .locator(`#chart rect[data-series="${series}"][data-count="1"]`)
+          .boundingBox();
+        expect({ series, wide: (box?.width ?? 0) >= 6, tall: (box?.height ?? 0) >= 50 }).toEqual({
+          series,
+          wide: true,
+          tall: true,
+        });
+      }
+      const legend = await page.locator("#legend").textContent();
+      expect(legend).toContain("Requests: 1");
+      expect(legend).toContain("Completions: 1");
+      expect(session.errors).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  test("a refusal and a wrong code read as words in the timeline, never as identifiers", async () => {
+    const person = uniqueEmail("page.words");
+    await register(server.url, person);
+    const client = from(freshIp());
+    // The email's burst: three triggers a minute from one client, the fourth refused.
+    const { burst } = limits.triggerPerEmail;
+    for (let i = 0; i < burst; i++)
+      expect((await trigger(server.url, person, client)).status).toBe(200);
+    expect((await trigger(server.url, person, client)).status).toBe(429);
+    const message = messagesTo(deployment.fake, person).at(-1);
+    if (!message) throw new Error("no reset email");
+    const wrong = await postJson(
+      `${server.url}/v1/auth/password-reset/reset`,
+      { code: otherCode(codeOf(message)), new_password: `N3w-${PASSWORD}`, email: person },
+      client,
+    );
+    expect(wrong.status).toBe(400);
+    const byEmail = `/v1/audit/events?email=${encodeURIComponent(person)}&limit=1000`;
+    await waitFor(
+      async () => {
+        const { events } = (await get(byEmail)) as { events: Shown[] };
+        return (
+          events.some((e) => e.type === "PasswordResetRejected") &&
+          events.some((e) => e.type === "PasswordResetCodeRejected")
+        );
+      },
+      { what: "the refusal and the wrong code in the audit API" },
+    );
+
+    const session = await openPage(server.url);
+    try {
+      const { page } = session;
+      await searchAudit(page, person);
+      const timeline = (await page.locator("#timeline").textContent()) ?? "";
+      expect(timeline).toContain("Refused: too many requests for this email");
+      expect(timeline).toContain("Failed code: wrong code, wrong try 1 from this client");
+      expect(timeline).toContain("Superseded by a newer request");
+      for (const raw of ["email_burst", "rate_limited", "wrong_code", "×"])
+        expect({ raw, shown: timeline.includes(raw) }).toEqual({ raw, shown: false });
+      expect(timeline).not.toMatch(/\b[a-z]+_[a-z_]+\b/);
+      const legend = await page.locator("#legend").textContent();
+      expect(legend).toContain("Refusals: 1");
+      expect(legend).toContain("Failed codes: 1");
+      expect(session.blocked).toEqual([]);
+      expect(session.errors).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  test("Use token checks the token at once: a wrong one is refused before any search, nothing left loading", async () => {
+    const session = await openPageFrom(freshIp());
+    try {
+      const { page } = session;
+      await page.goto(`${server.url}/audit`);
+      await page.getByLabel("Audit token").fill(`not-the-token-${randomBytes(8).toString("hex")}`);
+      await page.getByRole("button", { name: "Use token" }).click();
+      const refusal = page.locator("#token-error");
+      await refusal.waitFor({ state: "visible", timeout: 10_000 });
+      expect(await refusal.textContent()).toBe(
+        "The token was refused: it is not this server's AUDIT_TOKEN.",
+      );
+      expect(await page.locator("#search-form").isHidden()).toBe(true);
+      expect(await page.locator("#results").isHidden()).toBe(true);
+      expect(await page.locator("#status").textContent()).toBe("");
+      expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+      // The field keeps the focus for another try.
+      expect(await page.evaluate("document.activeElement && document.activeElement.id")).toBe(
+        "token",
+      );
+
+      await page.getByLabel("Audit token").fill(TOKEN);
+      await page.keyboard.press("Enter");
+      await page.locator("#search-form:not([hidden])").waitFor();
+      expect(await refusal.isHidden()).toBe(true);
+      expect(await page.locator("#status").textContent()).toBe(
+        "Token accepted. Counts for all accounts over the last 24 hours.",
+      );
+      expect(await page.locator("#chart g.bucket").count()).toBe(24);
+
+      // A search the API refuses says why in words, and ends its loading too.
+      await page.getByLabel(/Email or user id/).fill("not-an-email");
+      await page.keyboard.press("Enter");
+      await waitFor(
+        async () =>
+          (await page.locator("#status").textContent()) === "That is not an email address.",
+        { what: "the refused search's reason" },
+      );
+      expect(session.blocked).toEqual([]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  test("too many wrong tokens from one address: the page says at once when to try again", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < limits.failedAuditAuthPerIp.max; i++) {
+      const res = await fetch(`${server.url}/v1/audit/stats`, {
+        headers: { authorization: `Bearer wrong-token-${i}-${"x".repeat(16)}`, ...from(ip) },
+      });
+      expect(res.status).toBe(401);
+    }
+    const session = await openPageFrom(ip);
+    try {
+      const { page } = session;
+      await page.goto(`${server.url}/audit`);
+      // Even the right token waits while the limit refuses.
+      await page.getByLabel("Audit token").fill(TOKEN);
+      await page.keyboard.press("Enter");
+      const refusal = page.locator("#token-error");
+      await refusal.waitFor({ state: "visible", timeout: 10_000 });
+      const text = (await refusal.textContent()) ?? "";
+      const wait = text.match(
+        /^Too many attempts with a wrong token from this address: try again in (\d+) s/,
+      );
+      expect({ text, matched: wait !== null }).toEqual({ text, matched: true });
+      const seconds = Number(wait?.[1]);
+      expect(seconds).toBeGreaterThan(0);
+      expect(seconds).toBeLessThanOrEqual(limits.failedAuditAuthPerIp.windowMs / 1000);
+      expect(await page.locator("#search-form").isHidden()).toBe(true);
+      expect(await page.locator("#status").textContent()).toBe("");
+    } finally {
+      await session.close();
+    }
+  });
+
+  test("without AUDIT_TOKEN the page names the setting that turns the API on and asks for no token", async () => {
+    const off = await createDeployment();
+    try {
+      const plain = await off.start();
+      const status = await fetch(`${plain.url}/audit/status`);
+      expect({ status: status.status, body: await status.json() }).toEqual({
+        status: 200,
+        body: { enabled: false },
+      });
+      const session = await openPage(plain.url);
+      try {
+        const { page } = session;
+        await page.goto(`${plain.url}/audit`);
+        const disabled = page.locator("#disabled");
+        await disabled.waitFor({ state: "visible", timeout: 10_000 });
+        const text = (await disabled.textContent()) ?? "";
+        expect(text).toContain("The audit API is off on this server");
+        expect(text).toContain("AUDIT_TOKEN");
+        expect(await page.locator("#token-form").isHidden()).toBe(true);
+        expect(await page.locator("#search-form").isHidden()).toBe(true);
+        expect(await page.locator("#status").textContent()).toBe("");
+        expect(session.blocked).toEqual([]);
+        expect(session.errors).toEqual([]);
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await off.close();
+    }
+  });
+});
+
+describe("GET /audit/status", () => {
+  test("says the API is on, needs no token and spends no attempt of the wrong-token limit", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < limits.failedAuditAuthPerIp.max + 2; i++) {
+      const res = await fetch(`${server.url}/audit/status`, { headers: from(ip) });
+      expect({ status: res.status, body: await res.json() }).toEqual({
+        status: 200,
+        body: { enabled: true },
+      });
+      expect(res.headers.get("cache-control")).toBe("no-store");
+    }
+    const wrong = await fetch(`${server.url}/v1/audit/stats`, {
+      headers: { authorization: "Bearer not-the-token-at-all", ...from(ip) },
+    });
+    expect(wrong.status).toBe(401);
+  });
+});
+
+/** The page's words (src/audit/page/labels.js, a module the browser loads as is). */
+interface PageWords {
+  LIMITS: Record<string, string>;
+  REFUSALS: Record<string, string>;
+  CODE_REJECTIONS: Record<string, string>;
+  SESSION_ENDS: Record<string, string>;
+  PASSWORD_CHANGES: Record<string, string>;
+  EMAIL_FAILURES: Record<string, string>;
+  PROVIDER_REASONS: Record<string, string>;
+  EVENT_TYPES: Record<string, string>;
+  label(table: Record<string, string>, identifier: unknown): string;
+  eventLabel(type: string): string;
+}
+
+/** Every name of a union, checked complete by the compiler: a new name fails typecheck here. */
+const every = <T extends string>(names: Record<T, true>) => Object.keys(names) as T[];
+
+describe("the page's words", () => {
+  test("every identifier the log records has words; an unknown one still reads as words", async () => {
+    const labels = join(import.meta.dir, "..", "..", "src", "audit", "page", "labels.js");
+    const words = (await import(labels)) as PageWords;
+    type EventType = PasswordResetEvent["type"] | UserEvent["type"];
+    const tables: [string, Record<string, string>, string[]][] = [
+      [
+        "limits",
+        words.LIMITS,
+        every<RateLimitName>({ email_burst: true, email_hourly: true, ip_hourly: true }),
+      ],
+      [
+        "refusals",
+        words.REFUSALS,
+        every<ResetRejectionReason>({ unknown_email: true, rate_limited: true }),
+      ],
+      [
+        "code rejections",
+        words.CODE_REJECTIONS,
+        every<CodeRejectionReason>({
+          unknown_code: true,
+          wrong_code: true,
+          expired: true,
+          superseded: true,
+          used: true,
+          locked: true,
+          undelivered: true,
+        }),
+      ],
+      [
+        "session ends",
+        words.SESSION_ENDS,
+        every<SessionEndReason>({
+          logout: true,
+          revoked: true,
+          idle: true,
+          expired: true,
+          reset: true,
+        }),
+      ],
+      ["password changes", words.PASSWORD_CHANGES, ["reset"]],
+      [
+        // src/mail (mailgun.ts, deliver.ts, batch.ts, console.ts) and the mailers in projections/.
+        "email failures",
+        words.EMAIL_FAILURES,
+        [
+          "unknown",
+          "deadline",
+          "erased",
+          "code_key_missing",
+          "timeout",
+          "network",
+          "client-error",
+          "rate-limited",
+          "server-error",
+          "unauthorized",
+          "rejected",
+          "console-write-failed",
+        ],
+      ],
+      ["provider reasons", words.PROVIDER_REASONS, ["bounce", "generic", "suppress-bounce"]],
+      [
+        "event types",
+        words.EVENT_TYPES,
+        every<EventType>({
+          PasswordResetRequested: true,
+          PasswordResetRejected: true,
+          PasswordResetRefusalsCounted: true,
+          PasswordResetEmailSent: true,
+          PasswordResetEmailFailed: true,
+          PasswordResetEmailDelivered: true,
+          PasswordResetEmailBounced: true,
+          PasswordResetEmailDeferred: true,
+          PasswordResetEmailComplained: true,
+          PasswordResetCodeRejected: true,
+          PasswordResetCompleted: true,
+          UserRegistered: true,
+          UserLoggedIn: true,
+          SessionEnded: true,
+          PasswordChanged: true,
+          PasswordChangedNoticeSent: true,
+          PasswordChangedNoticeFailed: true,
+          PasswordChangedNoticeDelivered: true,
+          PasswordChangedNoticeBounced: true,
+          PasswordChangedNoticeDeferred: true,
+          PasswordChangedNoticeComplained: true,
+          PersonalDataErased: true,
+        }),
+      ],
+    ];
+    for (const [table, entries, identifiers] of tables) {
+      for (const identifier of identifiers) {
+        const shown = Object.hasOwn(entries, identifier) ? entries[identifier] : undefined;
+        expect({ table, identifier, words: /^[A-Za-z][A-Za-z ,'’()]*$/.test(shown ?? "") }).toEqual(
+          { table, identifier, words: true },
+        );
+      }
+    }
+    expect(words.label(words.LIMITS, "email_daily")).toBe("email daily");
+    expect(words.label(words.PROVIDER_REASONS, "mailbox-full")).toBe("mailbox full");
+    expect(words.label(words.SESSION_ENDS, "constructor")).toBe("constructor");
+    expect(words.label(words.EMAIL_FAILURES, undefined)).toBe("no reason given");
+    expect(words.eventLabel("PasswordResetCodeForgotten")).toBe("Password reset code forgotten");
   });
 });
