@@ -47,31 +47,6 @@ export function lockEmbeddedDatabase(dataDir: string): () => void {
   };
 }
 
-const UNREACHABLE = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "28P01", // wrong password
-  "28000", // no such role / not allowed
-  "3D000", // no such database
-]);
-
-/** A failure to reach DATABASE_URL as a one-line error naming it; other errors pass through. */
-export function explainDatabaseError(config: Config, error: unknown): unknown {
-  if (config.databaseUrl === undefined || !(error instanceof Error)) return error;
-  const code = (error as { code?: unknown }).code;
-  const nested = (error as { errors?: unknown[] }).errors?.[0] as { code?: unknown } | undefined;
-  if (!UNREACHABLE.has(String(code)) && !UNREACHABLE.has(String(nested?.code))) return error;
-  return new ConfigError(
-    "DATABASE_URL",
-    `cannot reach ${databaseAddress(config.databaseUrl)}: ${connectionFailure(UNREACHABLE.has(String(code)) ? error : nested)}`,
-  );
-}
-
 /** How long the start-up check waits for the database before saying it does not answer. */
 const CHECK_TIMEOUT_MS = 10_000;
 
@@ -85,8 +60,14 @@ function databaseAddress(databaseUrl: string): string {
   }
 }
 
-/** Why a connection failed, in words; the server's own message for what it refused. */
-export function connectionFailure(error: unknown, timeoutMs = CHECK_TIMEOUT_MS): string {
+/**
+ * Why a connection failed, in words (the server's own message for what it refused); undefined
+ * when the error is not a failure to connect.
+ */
+export function connectionFailure(
+  error: unknown,
+  timeoutMs = CHECK_TIMEOUT_MS,
+): string | undefined {
   const code = String((error as { code?: unknown } | undefined)?.code ?? "");
   const message = error instanceof Error ? error.message : String(error);
   switch (code) {
@@ -101,18 +82,42 @@ export function connectionFailure(error: unknown, timeoutMs = CHECK_TIMEOUT_MS):
       return "the host cannot be reached";
     case "ETIMEDOUT":
       return `no answer within ${timeoutMs / 1000} s`;
-    case "28P01":
-    case "28000":
+    case "ECONNRESET":
+      return "the server closed the connection before answering (is it PostgreSQL?)";
+    case "28P01": // wrong password
+    case "28000": // no such role, or not allowed in
       return `authentication failed: ${message}`;
+    case "3D000": // no such database
+      return message;
   }
-  if (/timeout/i.test(message)) return `no answer within ${timeoutMs / 1000} s`;
   if (/does not support SSL/i.test(message)) {
     return "the server does not support SSL (sslmode=disable connects without it)";
   }
-  if (/terminated unexpectedly|ECONNRESET/i.test(message) || code === "ECONNRESET") {
+  if (/connection timeout/i.test(message)) return `no answer within ${timeoutMs / 1000} s`;
+  if (/terminated unexpectedly/i.test(message)) {
     return "the server closed the connection before answering (is it PostgreSQL?)";
   }
-  return message || code || "unknown error";
+  // TLS: a certificate that cannot be verified or names another host.
+  if (/certificate|SSL|TLS/i.test(`${code} ${message}`)) return `SSL: ${message}`;
+  return undefined;
+}
+
+/** The one line for a failure to connect to DATABASE_URL, never its password. */
+function databaseUrlError(databaseUrl: string, cause: string): ConfigError {
+  const password = new URL(databaseUrl).password;
+  const said = password === "" ? cause : cause.replaceAll(password, "…");
+  return new ConfigError(
+    "DATABASE_URL",
+    `cannot connect to ${databaseAddress(databaseUrl)}: ${said}`,
+  );
+}
+
+/** A failure to reach DATABASE_URL as a one-line error naming it; other errors pass through. */
+export function explainDatabaseError(config: Config, error: unknown): unknown {
+  if (config.databaseUrl === undefined || !(error instanceof Error)) return error;
+  const nested = (error as { errors?: unknown[] }).errors?.[0];
+  const cause = connectionFailure(error) ?? connectionFailure(nested);
+  return cause === undefined ? error : databaseUrlError(config.databaseUrl, cause);
 }
 
 /**
@@ -124,13 +129,8 @@ export async function checkDatabaseUrl(config: Config): Promise<void> {
   try {
     await checkConnection(config.databaseUrl, CHECK_TIMEOUT_MS);
   } catch (error) {
-    let cause = connectionFailure(error);
-    const password = new URL(config.databaseUrl).password;
-    if (password !== "") cause = cause.replaceAll(password, "…");
-    throw new ConfigError(
-      "DATABASE_URL",
-      `cannot connect to ${databaseAddress(config.databaseUrl)}: ${cause}`,
-    );
+    const message = error instanceof Error ? error.message : String(error);
+    throw databaseUrlError(config.databaseUrl, connectionFailure(error) ?? message);
   }
 }
 

@@ -136,6 +136,20 @@ describe("DATABASE_URL: each failure is one line naming it and the cause", () =>
         `configuration error: DATABASE_URL: cannot connect to ${address}/postgres: the server does not support SSL (sslmode=disable connects without it)`,
       );
     });
+
+    test("WORKERS=2: the supervisor, which migrates before any worker starts, says the same", async () => {
+      const line = await refusesToStart(
+        {
+          DATABASE_URL: at(server.username || "postgres", "postgres", "?sslmode=require"),
+          SECRET_KEY: secret,
+          WORKERS: "2",
+        },
+        "DATABASE_URL",
+      );
+      expect(line).toBe(
+        `configuration error: DATABASE_URL: cannot connect to ${address}/postgres: the server does not support SSL (sslmode=disable connects without it)`,
+      );
+    });
   });
 });
 
