@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { LOG_LEVELS, type LogLevel } from "./log";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log";
 
 export type UnknownEmailPolicy = "reveal" | "conceal";
 export const NODE_ENVS = ["production", "development", "test"] as const;
@@ -17,6 +17,8 @@ export interface Config {
   nodeEnv: NodeEnv;
   production: boolean;
   logLevel: LogLevel;
+  /** `pretty`: one short human line per event; `json`: one JSON object per line. */
+  logFormat: LogFormat;
   /** How long SIGTERM lets in-flight requests run before the process ends anyway. */
   shutdownGraceMs: number;
   databaseUrl: string | undefined;
@@ -114,6 +116,26 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+const SSL_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full", "no-verify"];
+
+/** A PostgreSQL URL naming its database: without one, pg would use the role's namesake. */
+function databaseUrl(env: Env, name: string): string | undefined {
+  const raw = url(env, name, ["postgres:", "postgresql:"]);
+  if (raw === undefined) return undefined;
+  const parsed = new URL(raw);
+  if (parsed.pathname.replace(/^\//, "") === "") {
+    throw new ConfigError(
+      name,
+      `names no database: add one after the host, e.g. postgres://${parsed.username || "user"}@${parsed.host || "host"}/reset_ledger`,
+    );
+  }
+  const sslmode = parsed.searchParams.get("sslmode");
+  if (sslmode !== null && !SSL_MODES.includes(sslmode)) {
+    throw new ConfigError(name, `sslmode must be one of ${SSL_MODES.join(", ")}, got "${sslmode}"`);
+  }
+  return raw;
+}
+
 /** A listen address: an IPv4 or IPv6 literal or a host name, never a URL or a port. */
 function host(env: Env, name: string): string | undefined {
   const raw = read(env, name);
@@ -152,21 +174,32 @@ export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
   return bytes;
 }
 
-export function loadConfig(env: Env = process.env): Config {
+/**
+ * `terminal`: the logs' stream (stderr) is a terminal, where development logs default to
+ * one human line per event.
+ */
+export function loadConfig(
+  env: Env = process.env,
+  terminal: boolean = process.stderr.isTTY === true,
+): Config {
   // A typo such as "prod" must not start a development server with a generated key.
   const nodeEnv = oneOf(env, "NODE_ENV", NODE_ENVS, "development");
   const production = nodeEnv === "production";
   const rawKey = read(env, "SECRET_KEY");
   const secretKey = rawKey === undefined ? undefined : parseSecretKey(rawKey);
-  if (production && secretKey === undefined) {
-    throw new ConfigError("SECRET_KEY", "required when NODE_ENV=production");
-  }
 
   const apiKey = read(env, "MAILGUN_API_KEY");
   const domain = read(env, "MAILGUN_DOMAIN");
   const mailgunUrl = url(env, "MAILGUN_URL", ["http:", "https:"]) ?? "https://api.mailgun.net";
-  if (production && apiKey === undefined) {
-    throw new ConfigError("MAILGUN_API_KEY", "required when NODE_ENV=production");
+  // Every missing production setting in one message, not one per attempt to start.
+  const required: [string, unknown][] = [
+    ["SECRET_KEY", secretKey],
+    ["MAILGUN_API_KEY", apiKey],
+    ["MAILGUN_DOMAIN", domain],
+  ];
+  const missing = production ? required.filter(([, v]) => v === undefined).map(([n]) => n) : [];
+  if (missing.length > 0) {
+    throw new ConfigError(missing.join(", "), "required when NODE_ENV=production");
   }
   if (apiKey !== undefined && domain === undefined) {
     throw new ConfigError("MAILGUN_DOMAIN", "required when MAILGUN_API_KEY is set");
@@ -202,8 +235,14 @@ export function loadConfig(env: Env = process.env): Config {
     nodeEnv,
     production,
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    logFormat: oneOf(
+      env,
+      "LOG_FORMAT",
+      LOG_FORMATS,
+      nodeEnv === "development" && terminal ? "pretty" : "json",
+    ),
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
-    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    databaseUrl: databaseUrl(env, "DATABASE_URL"),
     dataDir: read(env, "DATA_DIR") ?? "./.data",
     secretKey,
     mailgun:

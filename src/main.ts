@@ -6,14 +6,21 @@ import { startTracing } from "./observability/tracing";
 import { warnWhenLogUnprotected } from "./operations/log-protection";
 import { listenForMetrics } from "./operations/metrics-listener";
 import { claimPort, serve } from "./operations/port";
-import { explainDatabaseError, lockEmbeddedDatabase, settingsInForce } from "./operations/startup";
+import {
+  checkDatabaseUrl,
+  explainDatabaseError,
+  listenUrl,
+  lockEmbeddedDatabase,
+  settingsInForce,
+  warnAboutEmbeddedProduction,
+} from "./operations/startup";
 import { superviseWorkers, workerLink } from "./operations/workers";
 import { createRuntime } from "./runtime";
 
 async function main() {
   const config = loadConfig();
   const worker = workerLink();
-  const base = createLogger({ level: config.logLevel });
+  const base = createLogger({ level: config.logLevel, format: config.logFormat });
   if (worker === undefined && config.workers > 1) {
     return superviseWorkers(config, base.child({ pid: process.pid }));
   }
@@ -23,6 +30,7 @@ async function main() {
   // Bound first: a taken METRICS_PORT stops start-up before any database work. Workers have
   // none of their own: their supervisor's listener gathers theirs.
   const metricsListener = worker === undefined ? listenForMetrics(config, log) : undefined;
+  await checkDatabaseUrl(config);
   const tracing = startTracing();
   const unlock = config.databaseUrl === undefined ? lockEmbeddedDatabase(config.dataDir) : () => {};
   let runtime: AppContext;
@@ -42,9 +50,11 @@ async function main() {
     throw error;
   }
   if (config.production) await warnWhenLogUnprotected(runtime.database, log);
+  warnAboutEmbeddedProduction(config, log);
   metricsListener?.publish(runtime.metrics);
   worker?.serveMetrics(runtime.metrics);
   log.info("listening", {
+    url: listenUrl(config.host, server.port ?? config.port),
     port: server.port,
     ...settingsInForce(config),
     metrics: metricsListener?.url ?? "off",

@@ -181,10 +181,40 @@ async function openEmbedded(dataDir: string | undefined, loadDataDir?: Blob): Pr
   };
 }
 
+/**
+ * pg already checks the certificate and host name for sslmode prefer, require and verify-ca as
+ * for verify-full, and prints a multi-line warning saying so: naming verify-full states the same
+ * behaviour without it. `uselibpqcompat=true` keeps libpq's meanings.
+ */
+export function postgresConnectionString(url: string): string {
+  const parsed = new URL(url);
+  const mode = parsed.searchParams.get("sslmode");
+  if (parsed.searchParams.get("uselibpqcompat") === "true") return url;
+  if (mode !== "prefer" && mode !== "require" && mode !== "verify-ca") return url;
+  parsed.searchParams.set("sslmode", "verify-full");
+  return parsed.toString();
+}
+
+/** One connection and one query within timeoutMs: resolves when the server, role and database answer. */
+export async function checkConnection(url: string, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({
+    connectionString: postgresConnectionString(url),
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    await client.query("select 1");
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === undefined
     ? openEmbedded(options.dataDir, options.loadDataDir)
-    : openPostgres(options.databaseUrl, options.poolSize ?? 20);
+    : openPostgres(postgresConnectionString(options.databaseUrl), options.poolSize ?? 20);
 }
 
 export async function migrate(db: Db): Promise<string[]> {
@@ -197,7 +227,7 @@ export async function migrate(db: Db): Promise<string[]> {
 }
 
 /** True when every known migration is recorded as applied. */
-async function migrated(db: Db): Promise<boolean> {
+export async function migrated(db: Db): Promise<boolean> {
   const known = Object.keys(await migrationProvider.getMigrations());
   try {
     const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db);

@@ -73,6 +73,11 @@ export class Subscription {
     return this.lease.held;
   }
 
+  /** Started and not stopped: its loop is taking or waiting for the lease. */
+  get isRunning(): boolean {
+    return this.running !== undefined && !this.stopped;
+  }
+
   /** The position up to which every event has been fully handled. */
   get position(): Checkpoint {
     return this.checkpoints.position;

@@ -7,6 +7,14 @@ import type { Metrics, TriggerOutcome } from "./metrics";
 import { endRequestSpan, enterRequestSpan } from "./tracing";
 
 const TRIGGER_ROUTE = "/v1/auth/password-reset/trigger";
+/** An unmatched path is the caller's text: bounded so a probe cannot fill the log. */
+const MAX_LOGGED_PATH = 200;
+
+/** The path of an unmatched request as logged: never its query string, which may hold secrets. */
+export function loggedPath(url: string): string {
+  const path = new URL(url).pathname;
+  return path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path;
+}
 
 interface Observed extends RequestScope {
   span: Span | undefined;
@@ -70,6 +78,7 @@ export function observability(ctx: ObservedContext) {
         ...(clientRequestId === undefined ? {} : { clientRequestId }),
         method: request.method,
         route: pattern,
+        ...(route ? {} : { path: loggedPath(request.url) }),
         status,
         durationMs: Math.round(durationMs * 10) / 10,
       });

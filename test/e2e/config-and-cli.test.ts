@@ -5,16 +5,20 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import pg from "pg";
 import { loadConfig } from "../../src/config";
 import { runCommand } from "../support/command";
+import { onPostgres, TEST_DATABASE_URL } from "../support/database";
 import { refusesToStart } from "../support/e2e";
 import { testSecret } from "../support/runtime";
 import {
+  logLines,
   type ServerProcess,
   scratchDir,
   startExpectingFailure,
   startServer,
 } from "../support/server";
+import { startTcpProxy } from "../support/tcp-proxy";
 
 const root = join(import.meta.dir, "..", "..");
 
@@ -27,19 +31,6 @@ describe("configuration", () => {
     }
     expect(loadConfig({}).production).toBe(false);
     expect(() => loadConfig({ NODE_ENV: "production" })).toThrow("SECRET_KEY");
-  });
-
-  test("an unreachable database is reported naming DATABASE_URL, without its password", async () => {
-    // Port 1 on loopback: nothing listens there, the connection is refused at once.
-    const line = await refusesToStart(
-      {
-        DATABASE_URL: "postgres://reader:hunter2-secret@127.0.0.1:1/ledger",
-        SECRET_KEY: testSecret(),
-      },
-      "DATABASE_URL",
-    );
-    expect(line).toContain("127.0.0.1:1");
-    expect(line).not.toContain("hunter2-secret");
   });
 
   test("HOST sets the listen address; a URL or a port in it stops start-up", async () => {
@@ -62,6 +53,172 @@ describe("configuration", () => {
     expect(loadConfig({}).logLevel).toBe("info");
     expect(loadConfig({ LOG_LEVEL: "warn" }).logLevel).toBe("warn");
     await refusesToStart({ LOG_LEVEL: "loud" }, "LOG_LEVEL");
+  });
+});
+
+describe("DATABASE_URL: each failure is one line naming it and the cause", () => {
+  const secret = testSecret();
+  /** The one line the server prints for this DATABASE_URL, which must name the variable. */
+  const refusal = (databaseUrl: string) =>
+    refusesToStart({ DATABASE_URL: databaseUrl, SECRET_KEY: secret }, "DATABASE_URL");
+
+  test("no database name: refused before any connection, instead of filling the maintenance database", async () => {
+    for (const bare of ["postgres://postgres@127.0.0.1:5432/", "postgresql://db.example:5432"]) {
+      expect(() => loadConfig({ DATABASE_URL: bare })).toThrow("DATABASE_URL: names no database");
+    }
+    const line = await refusal("postgres://postgres@127.0.0.1:5432/");
+    expect(line).toBe(
+      "configuration error: DATABASE_URL: names no database: add one after the host, e.g. postgres://postgres@127.0.0.1:5432/reset_ledger",
+    );
+  });
+
+  test("an unknown sslmode is refused, naming the modes", async () => {
+    const line = await refusal("postgres://postgres@127.0.0.1:5432/ledger?sslmode=requir");
+    expect(line).toContain("sslmode must be one of disable, prefer, require");
+  });
+
+  test("connection refused (a closed port on loopback), without the password", async () => {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    const line = await refusal("postgres://reader:hunter2-secret@127.0.0.1:1/ledger");
+    expect(line).toBe(
+      "configuration error: DATABASE_URL: cannot connect to 127.0.0.1:1/ledger: connection refused: nothing listens on that port",
+    );
+    expect(line).not.toContain("hunter2-secret");
+  });
+
+  test("a host name that does not resolve", async () => {
+    const line = await refusal("postgres://postgres@reset-ledger-db.invalid:5432/ledger");
+    expect(line).toBe(
+      "configuration error: DATABASE_URL: cannot connect to reset-ledger-db.invalid:5432/ledger: the host name does not resolve",
+    );
+  });
+
+  test("a server that accepts the connection and drops it", async () => {
+    // A loopback proxy that is cut: it accepts each connection and closes it at once.
+    const proxy = await startTcpProxy({ host: "127.0.0.1", port: 1 });
+    proxy.cut();
+    try {
+      const line = await refusal(`postgres://postgres@127.0.0.1:${proxy.port}/ledger`);
+      expect(line).toContain(`cannot connect to 127.0.0.1:${proxy.port}/ledger: the server closed`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  describe.skipIf(!onPostgres)("against a real PostgreSQL (TEST_DATABASE_URL)", () => {
+    const server = new URL(TEST_DATABASE_URL ?? "postgres://127.0.0.1:5432/test");
+    const address = `${server.hostname}:${server.port || "5432"}`;
+    const at = (user: string, database: string, query = "") =>
+      `postgres://${user}@${address}/${database}${query}`;
+
+    test("authentication: a role the server does not know", async () => {
+      const line = await refusal(at("no_such_role_for_reset_ledger", "postgres"));
+      expect(line).toBe(
+        `configuration error: DATABASE_URL: cannot connect to ${address}/postgres: authentication failed: role "no_such_role_for_reset_ledger" does not exist`,
+      );
+    });
+
+    test("a database the server does not have", async () => {
+      const line = await refusal(at(server.username || "postgres", "no_such_database_here"));
+      expect(line).toBe(
+        `configuration error: DATABASE_URL: cannot connect to ${address}/no_such_database_here: database "no_such_database_here" does not exist`,
+      );
+    });
+
+    test("sslmode=require against a server without SSL: one line, no library warning around it", async () => {
+      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await admin.connect();
+      const { rows } = await admin.query<{ ssl: string }>("show ssl");
+      await admin.end();
+      expect(rows[0]?.ssl).toBe("off");
+      const line = await refusal(at(server.username || "postgres", "postgres", "?sslmode=require"));
+      expect(line).toBe(
+        `configuration error: DATABASE_URL: cannot connect to ${address}/postgres: the server does not support SSL (sslmode=disable connects without it)`,
+      );
+    });
+
+    test("WORKERS=2: the supervisor, which migrates before any worker starts, says the same", async () => {
+      const line = await refusesToStart(
+        {
+          DATABASE_URL: at(server.username || "postgres", "postgres", "?sslmode=require"),
+          SECRET_KEY: secret,
+          WORKERS: "2",
+        },
+        "DATABASE_URL",
+      );
+      expect(line).toBe(
+        `configuration error: DATABASE_URL: cannot connect to ${address}/postgres: the server does not support SSL (sslmode=disable connects without it)`,
+      );
+    });
+  });
+});
+
+describe("production without surprises", () => {
+  const production = {
+    NODE_ENV: "production",
+    SECRET_KEY: testSecret(),
+    MAILGUN_API_KEY: "key-production-test",
+    MAILGUN_DOMAIN: "mg.example.com",
+    // Nothing is sent: no request reaches the mailer in this test.
+    MAILGUN_URL: "http://127.0.0.1:1",
+  };
+
+  test("every missing production setting is named in one message", async () => {
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(
+      "SECRET_KEY, MAILGUN_API_KEY, MAILGUN_DOMAIN: required when NODE_ENV=production",
+    );
+    expect(() =>
+      loadConfig({
+        NODE_ENV: "production",
+        SECRET_KEY: testSecret(),
+        MAILGUN_DOMAIN: "mg.example.com",
+      }),
+    ).toThrow("MAILGUN_API_KEY: required when NODE_ENV=production");
+    const line = await refusesToStart({ NODE_ENV: "production" }, "SECRET_KEY");
+    expect(line).toBe(
+      "configuration error: SECRET_KEY, MAILGUN_API_KEY, MAILGUN_DOMAIN: required when NODE_ENV=production",
+    );
+  });
+
+  test("on the embedded database it starts with one warning saying so; development says nothing", async () => {
+    const dir = scratchDir();
+    let server: ServerProcess | undefined;
+    try {
+      server = await startServer({ ...production, DATA_DIR: dir.path });
+      const warnings = logLines(server.output()).filter((l) => l.level === "warn");
+      expect(warnings).toEqual([
+        expect.objectContaining({
+          msg: "NODE_ENV=production on the embedded database: one process, data only in DATA_DIR on this machine; set DATABASE_URL for PostgreSQL",
+          dataDir: dir.path,
+        }),
+      ]);
+      await server.stop();
+      server = await startServer({ SECRET_KEY: production.SECRET_KEY, DATA_DIR: dir.path });
+      expect(server.output()).not.toContain("NODE_ENV=production");
+    } finally {
+      await server?.stop();
+      dir.remove();
+    }
+  });
+});
+
+describe("LOG_FORMAT", () => {
+  test("pretty in development on a terminal; JSON elsewhere; either when asked", async () => {
+    expect(loadConfig({}, true).logFormat).toBe("pretty");
+    expect(loadConfig({}, false).logFormat).toBe("json");
+    expect(loadConfig({ NODE_ENV: "test" }, true).logFormat).toBe("json");
+    const production = {
+      NODE_ENV: "production",
+      SECRET_KEY: testSecret(),
+      MAILGUN_API_KEY: "key-x",
+      MAILGUN_DOMAIN: "mg.example.com",
+    };
+    expect(loadConfig(production, true).logFormat).toBe("json");
+    expect(loadConfig({ LOG_FORMAT: "json" }, true).logFormat).toBe("json");
+    expect(loadConfig({ LOG_FORMAT: "pretty" }, false).logFormat).toBe("pretty");
+    expect(loadConfig({ ...production, LOG_FORMAT: "pretty" }, false).logFormat).toBe("pretty");
+    const line = await refusesToStart({ LOG_FORMAT: "text" }, "LOG_FORMAT");
+    expect(line).toContain("json, pretty");
   });
 });
 

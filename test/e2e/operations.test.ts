@@ -66,6 +66,7 @@ describe("logs", () => {
     const start = logLines(server.output()).find((l) => l.msg === "listening");
     expect(start).toMatchObject({
       level: "info",
+      url: `http://127.0.0.1:${new URL(server.url).port}`,
       host: "127.0.0.1",
       port: expect.any(Number),
       nodeEnv: "development",
@@ -90,7 +91,7 @@ describe("logs", () => {
     // The service makes the request id (answered in X-Request-Id); the client's is kept apart.
     const id = answer.headers.get("x-request-id") ?? "";
     expect(id).not.toBe(sent);
-    const missingAnswer = await fetch(`${server.url}/no/such/route`);
+    const missingAnswer = await fetch(`${server.url}/no/such/route?token=query-secret-42`);
     expect(missingAnswer.status).toBe(404);
     const missing = missingAnswer.headers.get("x-request-id") ?? "";
 
@@ -109,7 +110,14 @@ describe("logs", () => {
       durationMs: expect.any(Number),
     });
     const [unmatched] = await waitFor(() => access(missing).length > 0 && access(missing));
-    expect(unmatched).toMatchObject({ method: "GET", route: "unmatched", status: 404 });
+    // The metrics' label stays "unmatched"; the log line gives the path, never the query.
+    expect(unmatched).toMatchObject({
+      method: "GET",
+      route: "unmatched",
+      path: "/no/such/route",
+      status: 404,
+    });
+    expect(server.output()).not.toContain("query-secret-42");
     // Every line, the access lines included, is JSON with the documented fields.
     for (const l of logLines(server.output())) {
       expect(l).toMatchObject({

@@ -39,9 +39,11 @@ interface Listening {
   metrics?: string;
 }
 
-/** The server's "listening" log line, once it has printed one. */
+/** The server's "listening" log line (JSON or LOG_FORMAT=pretty), once it has printed one. */
 function listeningLine(output: string): Listening | undefined {
   for (const line of output.split("\n")) {
+    const pretty = line.match(/ INFO {2}listening on http:\/\/\S+:(\d+)(?:.* metrics (\S+))?/);
+    if (pretty) return { port: Number(pretty[1]), metrics: pretty[2] ?? "off" };
     if (!line.includes('"listening"')) continue;
     try {
       const parsed = JSON.parse(line) as { msg?: unknown; port?: unknown };

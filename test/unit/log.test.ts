@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger, enterRequestScope } from "../../src/log";
+import { createLogger, enterRequestScope, prettyLine } from "../../src/log";
 
 function capture(level?: "debug" | "info" | "warn" | "error") {
   const lines: Record<string, unknown>[] = [];
@@ -59,5 +59,78 @@ describe("the logger", () => {
     })();
     expect(raw[0]?.match(/"requestId"/g)).toHaveLength(1);
     expect(JSON.parse(raw[0] ?? "{}")).toMatchObject({ requestId: "inner" });
+  });
+});
+
+describe("the pretty format (LOG_FORMAT=pretty)", () => {
+  function pretty() {
+    const lines: string[] = [];
+    const log = createLogger({ format: "pretty", write: (line) => lines.push(line) });
+    return { log, lines };
+  }
+
+  test("one short human line per event: time, level, message, then the fields", () => {
+    const { log, lines } = pretty();
+    log.warn("lease lost", { subscription: "reset-mailer", attempts: 3 });
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^\d\d:\d\d:\d\d\.\d{3} WARN {2}lease lost subscription=reset-mailer attempts=3\n$/,
+      ),
+    ]);
+    expect(lines[0]).not.toContain("{");
+  });
+
+  test("an access line reads as method, path, status and duration, with a short request id", async () => {
+    const { log, lines } = pretty();
+    await (async () => {
+      enterRequestScope({ requestId: "1a2b3c4d-0000-4000-8000-000000000000", startedAt: 0 });
+      await Promise.resolve();
+      log.info("request", {
+        method: "GET",
+        route: "unmatched",
+        path: "/no/such/route",
+        status: 404,
+        durationMs: 1.5,
+      });
+    })();
+    expect(lines[0]).toMatch(/^\S+ INFO {2}GET \/no\/such\/route 404 1\.5ms req=1a2b3c4d\n$/);
+  });
+
+  test("the listening line says the URL and what it runs on, in under 160 characters", () => {
+    const { log, lines } = pretty();
+    log.info("listening", {
+      url: "http://localhost:3000",
+      port: 3000,
+      nodeEnv: "development",
+      host: "0.0.0.0",
+      logLevel: "info",
+      database: "embedded",
+      dataDir: "./.data",
+      mailer: "console",
+      mailFrom: "no-reply@localhost",
+      resetCodeTtlSeconds: 600,
+      secretKey: "development key under DATA_DIR",
+      metrics: "http://127.0.0.1:9464/metrics",
+    });
+    const line = lines[0] ?? "";
+    expect(line).toContain(
+      "INFO  listening on http://localhost:3000 · development · embedded database in ./.data · console mailer · metrics http://127.0.0.1:9464/metrics",
+    );
+    expect(line.length).toBeLessThan(160);
+  });
+
+  test("secret-named fields stay redacted; an error's message and stack follow its line", () => {
+    const { log, lines } = pretty();
+    log.error("send failed", { token: "tok-123", error: new Error("boom") });
+    const text = lines.join("");
+    expect(text).not.toContain("tok-123");
+    expect(text).toContain("token=[redacted]");
+    expect(text).toMatch(/ERROR send failed .*error=boom\n.*Error: boom/s);
+  });
+
+  test("colour only when asked (a terminal); never in a pipe", () => {
+    const record = { level: "warn", time: new Date().toISOString(), msg: "m" };
+    expect(prettyLine(record, false)).not.toContain("\x1b[");
+    expect(prettyLine(record, true)).toContain("\x1b[33mWARN");
   });
 });
