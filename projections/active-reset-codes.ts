@@ -1,10 +1,11 @@
-import { CompiledQuery, sql } from "kysely";
-import type {
-  PasswordResetCodeRejected,
-  PasswordResetCompleted,
-  PasswordResetRequested,
+import { CompiledQuery } from "kysely";
+import {
+  isConcealedRejection,
+  type PasswordResetCodeRejected,
+  type PasswordResetCompleted,
+  type PasswordResetRequested,
 } from "../events/password-reset";
-import type { InlineProjection, RecordedEvent } from "../src/event-store";
+import type { InlineProjection, RecordedEvent, Tx } from "../src/event-store";
 
 // Every request of a group commit in one statement: the users' earlier codes are superseded as
 // the new ones go in.
@@ -20,37 +21,49 @@ const INSERT_CODES = `
   insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at, expires_at)
   select code_hash, request_id, stream_id, user_id, requested_at, expires_at from input`;
 
+/** Requests of distinct users (none for a concealed rejection, which runs it all the same). */
+async function insertCodes(trx: Tx, requests: RecordedEvent<PasswordResetRequested>[]) {
+  const rows = requests.map((e) => ({
+    code_hash: e.data.codeHash,
+    request_id: e.data.requestId,
+    stream_id: e.streamId,
+    user_id: e.data.userId,
+    requested_at: e.recordedAt.toISOString(),
+    expires_at: e.data.expiresAt,
+  }));
+  await trx.executeQuery(CompiledQuery.raw(INSERT_CODES, [JSON.stringify(rows)]));
+}
+
 /**
  * The codes read model: code hash → its request, with one active code per user. A new request
  * supersedes the user's earlier codes in the same transaction that records it; a completed
- * reset uses the code up and a fifth wrong try locks it.
+ * reset uses the code up and a fifth wrong try locks it. A concealed rejection runs the
+ * request's statement with no row, so an unknown email costs what a known one does.
  */
 export const activeResetCodesProjection: InlineProjection = {
   name: "active-reset-codes",
-  handles: ["PasswordResetRequested", "PasswordResetCompleted", "PasswordResetCodeRejected"],
-  async applyAll(trx, events) {
+  handles: [
+    "PasswordResetRequested",
+    "PasswordResetRejected",
+    "PasswordResetCompleted",
+    "PasswordResetCodeRejected",
+  ],
+  async applyAll(trx, all) {
+    const events = all.filter((e) => e.type !== "PasswordResetRejected");
+    if (events.length === 0) {
+      if (all.some(isConcealedRejection)) await insertCodes(trx, []);
+      return;
+    }
     const requests = events.filter(
       (e): e is RecordedEvent<PasswordResetRequested> => e.type === "PasswordResetRequested",
     );
     const users = new Set(requests.map((e) => e.data.userId));
     // Set-based only when no user has two requests here; otherwise one event after the other.
-    if (
-      requests.length < 2 ||
-      requests.length !== events.length ||
-      users.size !== requests.length
-    ) {
+    if (requests.length !== events.length || users.size !== requests.length) {
       for (const event of events) await this.apply(trx, event);
       return;
     }
-    const rows = requests.map((e) => ({
-      code_hash: e.data.codeHash,
-      request_id: e.data.requestId,
-      stream_id: e.streamId,
-      user_id: e.data.userId,
-      requested_at: e.recordedAt.toISOString(),
-      expires_at: e.data.expiresAt,
-    }));
-    await trx.executeQuery(CompiledQuery.raw(INSERT_CODES, [JSON.stringify(rows)]));
+    await insertCodes(trx, requests);
   },
   async apply(trx, recorded) {
     const event = recorded as RecordedEvent<
@@ -75,15 +88,7 @@ export const activeResetCodesProjection: InlineProjection = {
       }
       return;
     }
-    const { userId, requestId, codeHash, expiresAt } = event.data;
-    // One statement: the user's earlier codes are superseded as the new one goes in.
-    await sql`
-      with superseded as (
-        update reset_codes set status = 'superseded' where user_id = ${userId} and status = 'active'
-      )
-      insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at, expires_at)
-      values (${codeHash}, ${requestId}, ${event.streamId}, ${userId}, ${event.recordedAt}, ${expiresAt})`.execute(
-      trx,
-    );
+    if (event.type === "PasswordResetRequested") await insertCodes(trx, [event]);
+    else if (isConcealedRejection(recorded)) await insertCodes(trx, []);
   },
 };
