@@ -8,8 +8,11 @@
  * CONCEAL_SAMPLES (default 400) sets the triggers per group and mode.
  */
 import { randomBytes } from "node:crypto";
-import type { FakeMode } from "../test/support/fake-mailgun";
-import { startFakeMailgun } from "../test/support/fake-mailgun";
+import {
+  DEFAULT_FAKE_API_KEY,
+  DEFAULT_FAKE_DOMAIN,
+  type FakeMode,
+} from "../test/support/fake-mailgun";
 import { startServer } from "../test/support/server";
 import { table } from "./report";
 import { bestThresholdAccuracy, mannWhitneyZ } from "./stats";
@@ -55,6 +58,40 @@ function shuffled<T>(items: T[]): T[] {
   return out;
 }
 
+/**
+ * The fake Mailgun as a process of its own, driven by its control API: the provider's work
+ * must not share the measuring client's event loop (an attacker's client shares nothing).
+ */
+async function startProvider() {
+  const child = Bun.spawn([process.execPath, "test/support/fake-mailgun.ts", "--port", "0"], {
+    cwd: `${import.meta.dir}/..`,
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const reader = child.stdout.getReader();
+  let printed = "";
+  while (!printed.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the fake Mailgun exited before printing its URL");
+    printed += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const url = printed.trim();
+  return {
+    url,
+    apiKey: DEFAULT_FAKE_API_KEY,
+    domain: DEFAULT_FAKE_DOMAIN,
+    async setMode(mode: FakeMode) {
+      const res = await fetch(`${url}/_fake/mode`, { method: "POST", body: JSON.stringify(mode) });
+      if (!res.ok) throw new Error(`the fake Mailgun refused mode ${JSON.stringify(mode)}`);
+    },
+    async stop() {
+      child.kill();
+      await child.exited;
+    },
+  };
+}
+
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
 const ms = (n: number) => n.toFixed(2);
 
@@ -73,7 +110,7 @@ async function measure(baseUrl: string, count: number, next: { known: number; un
 }
 
 const secret = randomBytes(32).toString("hex");
-const fake = await startFakeMailgun();
+const fake = await startProvider();
 const db = await createBenchDatabase();
 const rows: string[][] = [];
 let met = true;
@@ -113,7 +150,7 @@ try {
 
 process.stdout.write(`Conceal timing (\`npm run bench:conceal\`): ${machineDescription()};
 ${new Date().toISOString().slice(0, 16)} UTC. One server process on the local PostgreSQL, the fake
-Mailgun on loopback, RESET_UNKNOWN_EMAIL=conceal, RATE_LIMITS=off; ${SAMPLES} first triggers of
+Mailgun on loopback in a process of its own, RESET_UNKNOWN_EMAIL=conceal, RATE_LIMITS=off; ${SAMPLES} first triggers of
 known and ${SAMPLES} of unknown addresses per provider mode, interleaved at random, one at a time
 (after ${WARM_UP} of each not counted).
 

@@ -7,8 +7,9 @@ const requestIdOf = (data: unknown) => (data as { requestId: string }).requestId
 /**
  * A request's code key lives exactly as long as the request is waiting for its email: written
  * in the transaction that records the request, deleted in the one that records the outcome,
- * whichever it is, so the sealed copy in the log opens no more. A concealed rejection runs the
- * request's statement with no key, so an unknown email costs what a known one does.
+ * whichever it is, so the sealed copy in the log opens no more. A concealed rejection's
+ * throwaway key is written alike (it opens nothing in the log), so an unknown email costs
+ * what a known one does; the sweep removes it.
  */
 export function resetCodeKeysProjection(codeKeys: CodeKeys): InlineProjection {
   return {

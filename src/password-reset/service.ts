@@ -231,7 +231,7 @@ async function recordTrigger(
           decision.outcome === "requested"
             ? () => ctx.codeKeys.hold(requestId, codeKey)
             : isConcealedRejection(event)
-              ? () => ctx.codeKeys.holdNothing(requestId, codeKey)
+              ? () => ctx.codeKeys.holdDecoy(requestId, codeKey)
               : undefined,
         onFailure: () => ctx.codeKeys.release(requestId),
       };

@@ -1,13 +1,8 @@
-import { CompiledQuery } from "kysely";
 import type { Db } from "../db";
 import type { Tx } from "../event-store";
 import { type Keyring, unwrapKey, wrapKey } from "./crypto";
 
 const PURPOSE = "reset-code-key";
-const INSERT_KEYS = `
-  insert into reset_code_keys (request_id, wrapped_key)
-  select request_id, decode(wrapped_key, 'hex')
-  from jsonb_to_recordset($1::jsonb) as r(request_id uuid, wrapped_key text)`;
 /** More than a dispatch deadline's worth of requests at any load this process can carry. */
 const HANDOVER_LIMIT = 10_000;
 
@@ -37,9 +32,12 @@ export class CodeKeys {
     this.handover.set(requestId, Buffer.from(key));
   }
 
-  /** Wraps a key as hold does and keeps nothing: a concealed rejection costs what a request does. */
-  holdNothing(requestId: string, key: Uint8Array): void {
-    wrapKey(this.keyring, PURPOSE, requestId, key);
+  /**
+   * Holds a concealed rejection's throwaway key as hold does, so it is written like a request's
+   * (the sweep removes it, as it does keys whose outcome never came); no mailer ever asks for it.
+   */
+  holdDecoy(requestId: string, key: Uint8Array): void {
+    this.pending.set(requestId, wrapKey(this.keyring, PURPOSE, requestId, key));
   }
 
   /** Forgets a held key whose request was not recorded. */
@@ -48,20 +46,14 @@ export class CodeKeys {
     this.handover.delete(requestId);
   }
 
-  /**
-   * Writes the held keys of these requests in the transaction that records them: one statement
-   * whatever their number, run even when none is held (a concealed rejection's), so it costs alike.
-   */
+  /** Writes the held keys of these requests in the transaction that records them. */
   async writeHeld(trx: Tx, requestIds: string[]): Promise<void> {
-    if (requestIds.length === 0) return;
     const rows = requestIds.flatMap((id) => {
       const wrapped = this.pending.get(id);
       this.pending.delete(id);
-      return wrapped === undefined
-        ? []
-        : [{ request_id: id, wrapped_key: Buffer.from(wrapped).toString("hex") }];
+      return wrapped === undefined ? [] : [{ request_id: id, wrapped_key: wrapped }];
     });
-    await trx.executeQuery(CompiledQuery.raw(INSERT_KEYS, [JSON.stringify(rows)]));
+    if (rows.length > 0) await trx.insertInto("reset_code_keys").values(rows).execute();
   }
 
   /** The request's key, or undefined once its outcome was recorded (or the user erased). */
