@@ -149,10 +149,10 @@ try {
 }
 
 process.stdout.write(`Conceal timing (\`npm run bench:conceal\`): ${machineDescription()};
-${new Date().toISOString().slice(0, 16)} UTC. One server process on the local PostgreSQL, the fake
-Mailgun on loopback in a process of its own, RESET_UNKNOWN_EMAIL=conceal, RATE_LIMITS=off; ${SAMPLES} first triggers of
-known and ${SAMPLES} of unknown addresses per provider mode, interleaved at random, one at a time
-(after ${WARM_UP} of each not counted).
+${new Date().toISOString().slice(0, 16)} UTC. One server process on the local PostgreSQL, the
+fake Mailgun on loopback in a process of its own, RESET_UNKNOWN_EMAIL=conceal, RATE_LIMITS=off.
+Per provider mode, ${SAMPLES} first triggers of known and ${SAMPLES} of unknown addresses,
+interleaved at random, one at a time, after ${WARM_UP} of each not counted.
 
 ${table(["provider", "known p50 / p90 ms", "unknown p50 / p90 ms", "Mann-Whitney z", "best one-request guess"], rows)}
 
