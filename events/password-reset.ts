@@ -37,8 +37,22 @@ export type PasswordResetRejected = Event<
     retryAfterSeconds?: number;
     /** The day's keyed hash of the client (an IPv6 /64 as one): correlates without the address. */
     ipHash: string;
+    /**
+     * Conceal mode, unknown email: "0"s bringing the event to the size of the request a known
+     * email would have logged. It says nothing; it marks the rejection as one that does a
+     * request's work (isConcealedRejection).
+     */
+    padding?: string;
   }
 >;
+
+/** An unknown email's rejection in conceal mode: written with the statements a request's are. */
+export const isConcealedRejection = (event: {
+  type: string;
+  data: unknown;
+}): event is PasswordResetRejected =>
+  event.type === "PasswordResetRejected" &&
+  typeof (event.data as { padding?: unknown }).padding === "string";
 
 /**
  * Refusals under one limit counted, not logged one by one: after a refusal is recorded as

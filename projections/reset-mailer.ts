@@ -66,6 +66,9 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
         isDispatchOutcome(later) && later.data.requestId === event.data.requestId,
       deadline: (event) => Date.parse(event.data.dispatchDeadline),
       async prepare(event) {
+        // The trigger's answer goes out first: in conceal mode its time must not tell that an
+        // email is being prepared (README: Security).
+        await new Promise((resolve) => setImmediate(resolve));
         const { requestId, userId, sealedCode, sealedEmail, expiresAt } = event.data;
         const key = await deps.dataKeys.find(userId);
         if (!key) {

@@ -5,6 +5,8 @@ export const ERASED = "[erased]";
 
 /** Fields that are secrets, not personal data: never shown, whoever asks. */
 const SECRET_FIELDS = new Set(["sealedCode", "codeHash", "sealedPasswordHash", "sealedTokenHash"]);
+/** Fields that only bring an event to a size (conceal mode's rejections): they say nothing. */
+const FILLER_FIELDS = new Set(["padding"]);
 
 /**
  * Shows an event's data or metadata to an auditor: secrets dropped, sealed personal data
@@ -17,7 +19,7 @@ export function presentFields(
 ): Record<string, unknown> {
   const shown: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(fields)) {
-    if (SECRET_FIELDS.has(name)) continue;
+    if (SECRET_FIELDS.has(name) || FILLER_FIELDS.has(name)) continue;
     if (!isSealed(value)) {
       shown[name] = value;
       continue;

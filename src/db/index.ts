@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import { Kysely, Migrator, PostgresDialect, sql } from "kysely";
+import { Kysely, type LogEvent, Migrator, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations";
 import { PGliteDialect } from "./pglite-dialect";
@@ -38,7 +38,16 @@ export interface DatabaseOptions {
   /** An embedded database's starting contents (a PGlite data-directory dump): skips initdb. */
   loadDataDir?: Blob;
   poolSize?: number;
+  /** Called with every statement's text as it runs (tests that compare the work of two paths). */
+  onQuery?: (sql: string) => void;
 }
+
+const logQueries = (onQuery: ((sql: string) => void) | undefined) =>
+  onQuery === undefined
+    ? undefined
+    : (event: LogEvent) => {
+        if (event.level === "query") onQuery(event.query.sql);
+      };
 
 // bigint columns (positions) stay far below 2^53, so numbers are safe and simpler for callers.
 const pgTypes = {
@@ -69,7 +78,11 @@ function prepareStatements(client: pg.PoolClient): void {
   };
 }
 
-function openPostgres(url: string, poolSize: number): Database {
+function openPostgres(
+  url: string,
+  poolSize: number,
+  onQuery: DatabaseOptions["onQuery"],
+): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
   // An idle client losing its server (a restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});
@@ -79,7 +92,10 @@ function openPostgres(url: string, poolSize: number): Database {
     client.on("error", () => {});
     prepareStatements(client);
   });
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Schema>({
+    dialect: new PostgresDialect({ pool }),
+    log: logQueries(onQuery),
+  });
   const listeners = new Set<() => Promise<void>>();
 
   async function listen(channel: string, onNotify: (payload: string) => void) {
@@ -164,13 +180,17 @@ function openPostgres(url: string, poolSize: number): Database {
   };
 }
 
-async function openEmbedded(dataDir: string | undefined, loadDataDir?: Blob): Promise<Database> {
+async function openEmbedded(
+  dataDir: string | undefined,
+  loadDataDir: Blob | undefined,
+  onQuery: DatabaseOptions["onQuery"],
+): Promise<Database> {
   if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
   const pglite = new PGlite(dataDir === undefined ? undefined : join(dataDir, "pgdata"), {
     loadDataDir,
   });
   await pglite.waitReady;
-  const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
+  const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite), log: logQueries(onQuery) });
   return {
     kind: "embedded",
     db,
@@ -213,8 +233,12 @@ export async function checkConnection(url: string, timeoutMs: number): Promise<v
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === undefined
-    ? openEmbedded(options.dataDir, options.loadDataDir)
-    : openPostgres(postgresConnectionString(options.databaseUrl), options.poolSize ?? 20);
+    ? openEmbedded(options.dataDir, options.loadDataDir, options.onQuery)
+    : openPostgres(
+        postgresConnectionString(options.databaseUrl),
+        options.poolSize ?? 20,
+        options.onQuery,
+      );
 }
 
 export async function migrate(db: Db): Promise<string[]> {

@@ -124,14 +124,22 @@ export interface TriggerPasswordReset {
   now: number;
   ipHash: string;
   /** The account found for the email, with the sealed values prepared for it; null if none. */
-  account: null | Omit<
-    PasswordResetRequested["data"],
-    "requestId" | "expiresAt" | "dispatchDeadline"
-  >;
+  account: null | PreparedAccount;
+  /**
+   * Conceal mode, no account: the same values prepared under a throwaway key, so an unknown
+   * email costs what a known one does; its rejection is padded to that request's size.
+   */
+  decoy?: PreparedAccount;
   codeTtlMs: number;
   dispatchWindowMs: number;
   rateLimits: boolean;
 }
+
+/** What a request carries for its account: the code's hash and seals, made before deciding. */
+export type PreparedAccount = Omit<
+  PasswordResetRequested["data"],
+  "requestId" | "expiresAt" | "dispatchDeadline"
+>;
 
 export type TriggerDecision =
   | { outcome: "requested"; events: [PasswordResetRequested] }
@@ -160,28 +168,44 @@ export function decideTrigger(command: TriggerPasswordReset, state: ResetState):
       };
     }
   }
-  const account = command.account;
+  const { account, decoy } = command;
   if (account === null) {
+    const rejection = rejected({ requestId, reason: "unknown_email", ipHash });
     return {
       outcome: "unknown_email",
-      events: [rejected({ requestId, reason: "unknown_email", ipHash })],
+      events: [decoy ? paddedTo(rejection, requested(command, decoy)) : rejection],
     };
   }
+  return { outcome: "requested", events: [requested(command, account)] };
+}
+
+function requested(
+  command: TriggerPasswordReset,
+  account: PreparedAccount,
+): PasswordResetRequested {
+  const { requestId, now, ipHash } = command;
   return {
-    outcome: "requested",
-    events: [
-      {
-        type: "PasswordResetRequested",
-        data: {
-          requestId,
-          ...account,
-          ipHash,
-          expiresAt: new Date(now + command.codeTtlMs).toISOString(),
-          dispatchDeadline: new Date(now + command.dispatchWindowMs).toISOString(),
-        },
-      },
-    ],
+    type: "PasswordResetRequested",
+    data: {
+      requestId,
+      ...account,
+      ipHash,
+      expiresAt: new Date(now + command.codeTtlMs).toISOString(),
+      dispatchDeadline: new Date(now + command.dispatchWindowMs).toISOString(),
+    },
   };
+}
+
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+
+/** The rejection with `padding`, its data as many JSON bytes as the request's. */
+export function paddedTo(
+  rejection: PasswordResetRejected,
+  request: PasswordResetRequested,
+): PasswordResetRejected {
+  const bare = jsonBytes({ ...rejection.data, padding: "" });
+  const padding = "0".repeat(Math.max(0, jsonBytes(request.data) - bare));
+  return rejected({ ...rejection.data, padding });
 }
 
 export function rejectionFor(

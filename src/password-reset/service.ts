@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { resetAttemptsStreamPrefix } from "../../events/password-reset";
+import { isConcealedRejection, resetAttemptsStreamPrefix } from "../../events/password-reset";
 import { userStreamId } from "../../events/user";
 import { hashPassword } from "../accounts/hashing";
 import { forgetFailedLogins } from "../accounts/service";
@@ -14,7 +14,16 @@ import {
 } from "../event-store";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
-import { keyedHash, newDataKey, seal, unseal } from "../privacy";
+import {
+  type Keyring,
+  keyedHash,
+  newDataKey,
+  seal,
+  sealedLength,
+  unseal,
+  unwrapDataKey,
+  wrapDataKey,
+} from "../privacy";
 import { clientAddress } from "../rate-limits/client";
 import { limits } from "../rate-limits/gcra";
 import { clientLimitKey, refundWindow, takeWindow } from "../rate-limits/store";
@@ -25,6 +34,7 @@ import {
   evolve,
   HISTORY_WINDOW_MS,
   initialResetState,
+  type PreparedAccount,
   rejectionFor,
   type TriggerDecision,
 } from "./decider";
@@ -134,13 +144,13 @@ export async function triggerPasswordReset(ctx: ResetContext, input: TriggerInpu
  * A fresh code for the account, present only as its keyed hash and a seal under the request's
  * own key (destroyed once the email's outcome is recorded).
  */
-function sealedAccount(
+function prepareAccount(
   ctx: AppContext,
   user: { id: string; sealed_email: string },
   key: Buffer,
   code: { requestId: string; key: Buffer },
   input: TriggerInput,
-) {
+): PreparedAccount {
   const plain = generateResetCode();
   return {
     userId: user.id,
@@ -150,6 +160,30 @@ function sealedAccount(
     sealedIp: seal(key, user.id, input.ip),
     sealedUserAgent: seal(key, user.id, input.userAgent),
   };
+}
+
+/** A data key wrapped once per SECRET_KEY, which unknown emails unwrap as known ones do theirs. */
+const decoyKeys = new WeakMap<Keyring, Buffer>();
+const DECOY_SUBJECT = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * For an email with no account, in conceal mode: the work of prepareAccount under throwaway
+ * keys (an unwrap, a code, its hash, three seals), none of it kept: only its size is logged.
+ */
+function prepareDecoy(
+  ctx: AppContext,
+  code: { requestId: string; key: Buffer },
+  input: TriggerInput,
+): PreparedAccount {
+  let wrapped = decoyKeys.get(ctx.keyring);
+  if (wrapped === undefined) {
+    wrapped = wrapDataKey(ctx.keyring, DECOY_SUBJECT, newDataKey());
+    decoyKeys.set(ctx.keyring, wrapped);
+  }
+  const key = unwrapDataKey(ctx.keyring, DECOY_SUBJECT, wrapped);
+  // The account's sealed email is read, not sealed: a stand-in of its length seals nothing.
+  const user = { id: randomUUID(), sealed_email: "0".repeat(sealedLength(input.email)) };
+  return prepareAccount(ctx, user, key, code, input);
 }
 
 /**
@@ -172,8 +206,13 @@ async function recordTrigger(
   // No key means the user was erased a moment ago: the same as no account.
   const key = user ? ctx.dataKeys.adopt(user.id, user.wrapped_key) : undefined;
   const codeKey = newDataKey();
-  const account =
-    user && key ? sealedAccount(ctx, user, key, { requestId, key: codeKey }, input) : null;
+  const code = { requestId, key: codeKey };
+  const account = user && key ? prepareAccount(ctx, user, key, code, input) : null;
+  // Conceal: an unknown email does a known one's work up to the answer (README: Security).
+  const decoy =
+    account === null && config.unknownEmail === "conceal"
+      ? prepareDecoy(ctx, code, input)
+      : undefined;
   const timeoutMs = config.resetDispatchTimeoutMs;
   // The email must be settled a little before the handler stops waiting, so the answer is exact.
   const dispatchWindowMs = timeoutMs - Math.min(250, Math.floor(timeoutMs / 5));
@@ -188,6 +227,7 @@ async function recordTrigger(
           now: Date.now(),
           ipHash,
           account,
+          decoy,
           codeTtlMs: config.resetCodeTtlSeconds * 1000,
           dispatchWindowMs,
           rateLimits: config.rateLimits,
@@ -200,14 +240,18 @@ async function recordTrigger(
           record: () => recordRefusal(ctx, streamId, decision.events[0], metadata),
         };
       }
+      const [event] = decision.events;
       return {
         result: decision,
         events: decision.events.map((e) => ({ ...e, metadata })),
         // Only a request's code has a key: written in the transaction that records the request.
+        // A concealed rejection wraps its throwaway one alike, and keeps nothing.
         beforeAppend:
           decision.outcome === "requested"
             ? () => ctx.codeKeys.hold(requestId, codeKey)
-            : undefined,
+            : isConcealedRejection(event)
+              ? () => ctx.codeKeys.holdDecoy(requestId, codeKey)
+              : undefined,
         onFailure: () => ctx.codeKeys.release(requestId),
       };
     },

@@ -32,6 +32,14 @@ export class CodeKeys {
     this.handover.set(requestId, Buffer.from(key));
   }
 
+  /**
+   * Holds a concealed rejection's throwaway key as hold does, so it is written like a request's
+   * (the sweep removes it, as it does keys whose outcome never came); no mailer ever asks for it.
+   */
+  holdDecoy(requestId: string, key: Uint8Array): void {
+    this.pending.set(requestId, wrapKey(this.keyring, PURPOSE, requestId, key));
+  }
+
   /** Forgets a held key whose request was not recorded. */
   release(requestId: string): void {
     this.pending.delete(requestId);

@@ -95,6 +95,12 @@ export function seal(dataKey: Uint8Array, subjectId: string, plaintext: string):
   );
 }
 
+/** How long seal() makes a value, for a stand-in of the same size that seals nothing. */
+export function sealedLength(plaintext: string): number {
+  const sealedBytes = 12 + Buffer.byteLength(plaintext, "utf8") + 16;
+  return SEALED_PREFIX.length + Math.ceil((sealedBytes * 4) / 3);
+}
+
 export function unseal(dataKey: Uint8Array, subjectId: string, sealed: string): string {
   if (!isSealed(sealed)) throw new Error("not a sealed value");
   const body = Buffer.from(sealed.slice(SEALED_PREFIX.length), "base64url");

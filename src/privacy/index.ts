@@ -8,7 +8,10 @@ export {
   keyedHash,
   newDataKey,
   seal,
+  sealedLength,
   unseal,
+  unwrapDataKey,
+  wrapDataKey,
 } from "./crypto";
 export { DataKeys } from "./data-keys";
 export { IP_HASH_EPOCH_MS, IpHashes } from "./ip-hashes";

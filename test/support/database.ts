@@ -21,10 +21,13 @@ function withDatabase(url: string, name: string): string {
 
 /** A fresh PostgreSQL database for one test file (TEST_DATABASE_URL), else an in-memory PGlite. */
 export async function createTestDatabase(
-  options: { migrate?: boolean } = {},
+  options: { migrate?: boolean; onQuery?: (sql: string) => void } = {},
 ): Promise<TestDatabase> {
   if (!onPostgres || TEST_DATABASE_URL === undefined) {
-    const database = await openDatabase({ loadDataDir: await templateDump() });
+    const database = await openDatabase({
+      loadDataDir: await templateDump(),
+      onQuery: options.onQuery,
+    });
     if (options.migrate !== false) await migrate(database.db);
     return { url: undefined, database, drop: () => database.close() };
   }
@@ -34,7 +37,7 @@ export async function createTestDatabase(
   await admin.query(`create database ${name}`);
   await admin.end();
   const url = withDatabase(TEST_DATABASE_URL, name);
-  const database = await openDatabase({ databaseUrl: url, poolSize: 10 });
+  const database = await openDatabase({ databaseUrl: url, poolSize: 10, onQuery: options.onQuery });
   if (options.migrate !== false) await migrate(database.db);
   return {
     url,

@@ -17,12 +17,21 @@ export interface TestRuntime {
 
 export const testSecret = () => randomBytes(32).toString("hex");
 
-/** The whole service in-process on a fresh test database, driven through app.handle(). */
+/**
+ * The whole service in-process on a fresh test database, driven through app.handle().
+ * `onQuery` hears every statement; `start: false` leaves the subscriptions and sweeps off, so
+ * only the requests run statements.
+ */
 export async function createTestRuntime(
   env: Record<string, string> = {},
-  options: { log?: Logger; runtime?: Omit<RuntimeOptions, "database" | "log"> } = {},
+  options: {
+    log?: Logger;
+    runtime?: Omit<RuntimeOptions, "database" | "log">;
+    onQuery?: (sql: string) => void;
+    start?: boolean;
+  } = {},
 ): Promise<TestRuntime> {
-  const testDb = await createTestDatabase({ migrate: false });
+  const testDb = await createTestDatabase({ migrate: false, onQuery: options.onQuery });
   const config = loadConfig({ SECRET_KEY: testSecret(), ...env });
   const log = options.log ?? createLogger(() => {});
   const runtime = await createRuntime(config, {
@@ -30,7 +39,7 @@ export async function createTestRuntime(
     database: testDb.database,
     log,
   });
-  await runtime.start();
+  if (options.start !== false) await runtime.start();
   const app = createApp(runtime);
   return {
     runtime,

@@ -101,6 +101,28 @@ describe("trigger a password reset", () => {
       });
   });
 
+  test("given no account and a decoy (conceal mode), then the rejection is padded to the size of the request the decoy would have made", () => {
+    const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+    const decoy = { ...account, userId: "u-decoy", sealedEmail: "0".repeat(80) };
+    const { decision } = spec.given().when(when({ account: null, decoy }));
+    const request = spec.given().when(when({ account: decoy })).decision;
+    expect(decision.outcome).toBe("unknown_email");
+    expect(request.outcome).toBe("requested");
+    const [rejection] = decision.events;
+    expect(rejection?.type).toBe("PasswordResetRejected");
+    const { padding, ...rest } = (rejection?.data ?? {}) as Record<string, unknown>;
+    expect(rest).toEqual({ requestId: "r-new", reason: "unknown_email", ipHash: "ip" });
+    expect(padding).toMatch(/^0+$/);
+    // Nothing of the decoy is in the log: only its size.
+    expect(jsonBytes(rejection?.data)).toBe(jsonBytes(request.events[0]?.data));
+
+    // A limited trigger is refused as it is without a decoy.
+    const burst = spec.given(unknownEmail("a", T0), unknownEmail("b", T0), unknownEmail("c", T0));
+    const refused = burst.when(when({ account: null, decoy })).decision;
+    expect(refused).toEqual(burst.when(when({ account: null })).decision);
+    expect(refused.outcome).toBe("rate_limited");
+  });
+
   test("given three requests in a burst, then the fourth is rate limited until a minute has passed", () => {
     const burst = spec.given(
       requested("a", T0 - 2_000),
