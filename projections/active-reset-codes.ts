@@ -1,89 +1,71 @@
-import { CompiledQuery, sql } from "kysely";
 import type {
   PasswordResetCodeRejected,
   PasswordResetCompleted,
   PasswordResetRequested,
 } from "../events/password-reset";
-import type { InlineProjection, RecordedEvent } from "../src/event-store";
+import { type PendingEvent, sqlProjection } from "../src/event-store";
 
-// Every request of a group commit in one statement: the users' earlier codes are superseded as
-// the new ones go in.
-const INSERT_CODES = `
-  with input as (
-    select * from jsonb_to_recordset($1::jsonb) as r(code_hash text, request_id uuid,
-      stream_id text, user_id uuid, requested_at timestamptz, expires_at timestamptz)
-  ),
-  superseded as (
-    update reset_codes set status = 'superseded'
-    where user_id in (select user_id from input) and status = 'active'
-  )
-  insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at, expires_at)
-  select code_hash, request_id, stream_id, user_id, requested_at, expires_at from input`;
+type CodeEvent = PasswordResetRequested | PasswordResetCompleted | PasswordResetCodeRejected;
 
 /**
  * The codes read model: code hash → its request, with one active code per user. A new request
- * supersedes the user's earlier codes in the same transaction that records it; a completed
- * reset uses the code up and a fifth wrong try locks it.
+ * supersedes the user's earlier codes in the statement that records it (of two requests of one
+ * user there, the later stays active); a completed reset uses the code up and a fifth wrong try
+ * locks it.
  */
-export const activeResetCodesProjection: InlineProjection = {
+export const activeResetCodesProjection = sqlProjection({
   name: "active-reset-codes",
   handles: ["PasswordResetRequested", "PasswordResetCompleted", "PasswordResetCodeRejected"],
-  async applyAll(trx, events) {
-    const requests = events.filter(
-      (e): e is RecordedEvent<PasswordResetRequested> => e.type === "PasswordResetRequested",
-    );
-    const users = new Set(requests.map((e) => e.data.userId));
-    // Set-based only when no user has two requests here; otherwise one event after the other.
-    if (
-      requests.length < 2 ||
-      requests.length !== events.length ||
-      users.size !== requests.length
-    ) {
-      for (const event of events) await this.apply(trx, event);
-      return;
-    }
-    const rows = requests.map((e) => ({
-      code_hash: e.data.codeHash,
-      request_id: e.data.requestId,
-      stream_id: e.streamId,
-      user_id: e.data.userId,
-      requested_at: e.recordedAt.toISOString(),
-      expires_at: e.data.expiresAt,
-    }));
-    await trx.executeQuery(CompiledQuery.raw(INSERT_CODES, [JSON.stringify(rows)]));
+  sql: {
+    ctes: `
+      reset_code_rows as (
+        select r.*, a.stream_id, a.recorded_at, a.global_position
+        from jsonb_to_recordset($rows::jsonb) as r(event_id uuid, status text, code_hash text,
+          request_id uuid, user_id uuid, expires_at timestamptz)
+        join appended a on a.event_id = r.event_id
+      ),
+      reset_codes_superseded as (
+        update reset_codes set status = 'superseded'
+        where status = 'active'
+          and user_id in (select user_id from reset_code_rows where status = 'active')
+      ),
+      reset_codes_inserted as (
+        insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at,
+          expires_at, status)
+        select code_hash, request_id, stream_id, user_id, recorded_at, expires_at,
+          case when row_number() over (partition by user_id order by global_position desc) = 1
+               then 'active' else 'superseded' end
+        from reset_code_rows where status = 'active'
+      ),
+      reset_codes_ended as (
+        update reset_codes c set status = r.status
+        from reset_code_rows r
+        where r.status in ('used', 'locked') and c.request_id = r.request_id
+      )`,
+    rows: (events: readonly PendingEvent[]) =>
+      events.flatMap((e) => {
+        const event = e as unknown as CodeEvent;
+        const eventId = e.eventId;
+        if (event.type === "PasswordResetCompleted") {
+          return [{ event_id: eventId, status: "used", request_id: event.data.requestId }];
+        }
+        if (event.type === "PasswordResetCodeRejected") {
+          const { requestId, locked } = event.data;
+          return locked && requestId !== undefined
+            ? [{ event_id: eventId, status: "locked", request_id: requestId }]
+            : [];
+        }
+        const { userId, requestId, codeHash, expiresAt } = event.data;
+        return [
+          {
+            event_id: eventId,
+            status: "active",
+            code_hash: codeHash,
+            request_id: requestId,
+            user_id: userId,
+            expires_at: expiresAt,
+          },
+        ];
+      }),
   },
-  async apply(trx, recorded) {
-    const event = recorded as RecordedEvent<
-      PasswordResetRequested | PasswordResetCompleted | PasswordResetCodeRejected
-    >;
-    if (event.type === "PasswordResetCompleted") {
-      await trx
-        .updateTable("reset_codes")
-        .set({ status: "used" })
-        .where("request_id", "=", event.data.requestId)
-        .execute();
-      return;
-    }
-    if (event.type === "PasswordResetCodeRejected") {
-      const { requestId, locked } = event.data;
-      if (locked && requestId !== undefined) {
-        await trx
-          .updateTable("reset_codes")
-          .set({ status: "locked" })
-          .where("request_id", "=", requestId)
-          .execute();
-      }
-      return;
-    }
-    const { userId, requestId, codeHash, expiresAt } = event.data;
-    // One statement: the user's earlier codes are superseded as the new one goes in.
-    await sql`
-      with superseded as (
-        update reset_codes set status = 'superseded' where user_id = ${userId} and status = 'active'
-      )
-      insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at, expires_at)
-      values (${codeHash}, ${requestId}, ${event.streamId}, ${userId}, ${event.recordedAt}, ${expiresAt})`.execute(
-      trx,
-    );
-  },
-};
+});

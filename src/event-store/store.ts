@@ -4,6 +4,7 @@ import type { Db, Schema } from "../db";
 import { isUniqueViolation } from "../db/errors";
 import type { CommitSignal, EventBus } from "./bus";
 import { onConflict, withRetries } from "./conflicts";
+import { bindRows, type PendingEvent, type ProjectionSql } from "./projection-sql";
 import {
   type Checkpoint,
   type ExpectedVersion,
@@ -26,6 +27,8 @@ export interface InlineProjection {
    * statements as it can; without it, apply() runs once per event.
    */
   applyAll?(trx: Tx, events: RecordedEvent[]): Promise<void>;
+  /** The same, as CTEs the round's own statement runs (see `sqlProjection`). */
+  sql?: ProjectionSql;
 }
 
 export interface AppendResult {
@@ -60,7 +63,8 @@ interface EventRow {
 interface Queued {
   writes: StreamWrite[];
   count: number;
-  projected: boolean;
+  /** A projection that has no SQL form handles one of its events: its round is a transaction. */
+  transactional: boolean;
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
@@ -117,8 +121,9 @@ const MAX_ROUND_EVENTS = 1000;
 
 // g: the append (all or nothing), w: one stream's write in it. The head is the stream's end as
 // this statement sees it; a version taken by a transaction it cannot see yet fails the whole
-// statement (unique violation) and the round's appends are retried one by one.
-const ROUND_INSERT = `
+// statement (unique violation) and the round's appends are retried one by one. The inline
+// projections' CTEs, when there are any, follow `appended` in the same statement.
+const roundStatement = (projections: string[]) => `
   with v as (
     select * from jsonb_to_recordset($1::jsonb) as v(g int, w int, stream_id text, expected int,
       ord int, event_id uuid, type text, data jsonb, metadata jsonb)
@@ -130,14 +135,20 @@ const ROUND_INSERT = `
   ),
   accepted as (
     select g from heads group by g having bool_and(expected is null or expected = head)
-  )
-  insert into events (event_id, stream_id, stream_version, type, data, metadata)
-  select v.event_id, v.stream_id, h.head + v.ord, v.type, v.data, v.metadata
-  from v join heads h on h.w = v.w
-  where v.g in (select g from accepted)
-  order by v.w, v.ord
-  returning global_position, transaction_id::text as transaction_id, event_id::text as event_id,
-            stream_version, recorded_at`;
+  ),
+  appended as (
+    insert into events (event_id, stream_id, stream_version, type, data, metadata)
+    select v.event_id, v.stream_id, h.head + v.ord, v.type, v.data, v.metadata
+    from v join heads h on h.w = v.w
+    where v.g in (select g from accepted)
+    order by v.w, v.ord
+    returning global_position, transaction_id, event_id, stream_id, stream_version, type, data,
+              recorded_at
+  )${projections.map((ctes) => `,\n${ctes}`).join("")}
+  select global_position, transaction_id::text as transaction_id, event_id::text as event_id,
+         stream_version, recorded_at
+  from appended`;
+const ROUND_INSERT = roundStatement([]);
 
 export function toRecordedEvent(row: EventRow): RecordedEvent {
   return {
@@ -155,6 +166,8 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
 
 export class EventStore {
   private readonly projections: InlineProjection[] = [];
+  /** The round's statement with every SQL projection's CTEs, and which parameter is whose. */
+  private projectedRound: { text: string; projections: InlineProjection[] } | undefined;
   private queue: Queued[] = [];
   /** Streams a round in flight writes: their next appends wait for the round's answer. */
   private readonly writing = new Set<string>();
@@ -174,6 +187,7 @@ export class EventStore {
 
   registerInline(projection: InlineProjection): void {
     this.projections.push(projection);
+    this.projectedRound = undefined;
   }
 
   append(
@@ -196,7 +210,8 @@ export class EventStore {
       return this.appendAlone(writes);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ writes, count, projected: this.projects(writes), resolve, reject });
+      const transactional = this.projects(writes, (p) => p.sql === undefined);
+      this.queue.push({ writes, count, transactional, resolve, reject });
       this.kick();
     });
   }
@@ -204,7 +219,7 @@ export class EventStore {
   /** One append in its own statement (and transaction when a projection writes). */
   private appendAlone(writes: StreamWrite[]): Promise<AppendResult> {
     // Nothing else to write: the one INSERT is its own transaction, with no BEGIN/COMMIT trips.
-    if (!this.projects(writes))
+    if (!this.projects(writes, () => true))
       return this.commit(
         async () => writes,
         (run) => run(this.db),
@@ -212,9 +227,10 @@ export class EventStore {
     return this.transact(async () => writes);
   }
 
-  private projects(writes: StreamWrite[]): boolean {
+  /** Whether a projection that `which` picks handles one of the writes' events. */
+  private projects(writes: StreamWrite[], which: (p: InlineProjection) => boolean): boolean {
     return writes.some((w) =>
-      w.events.some((e) => this.projections.some((p) => p.handles.includes(e.type))),
+      w.events.some((e) => this.projections.some((p) => which(p) && p.handles.includes(e.type))),
     );
   }
 
@@ -233,14 +249,14 @@ export class EventStore {
    * a round in flight is writing, so each stream's appends commit in the order they were made.
    */
   private startRound(): void {
-    // Appends no inline projection handles (email outcomes) commit as one plain INSERT, apart
-    // from the ones that need a transaction: they are not held up by its extra round trips.
-    const rounds = { projected: [] as Queued[], plain: [] as Queued[] };
-    const sizes = { projected: 0, plain: 0 };
+    // Appends whose projections are all CTEs commit as one statement, apart from the ones
+    // that need a transaction: they are not held up by its extra round trips.
+    const rounds = { transactional: [] as Queued[], single: [] as Queued[] };
+    const sizes = { transactional: 0, single: 0 };
     const rest: Queued[] = [];
     const held = new Set<string>();
     for (const queued of this.queue) {
-      const kind = queued.projected ? "projected" : "plain";
+      const kind = queued.transactional ? "transactional" : "single";
       const streams = queued.writes.map((w) => w.streamId);
       const free = streams.every((id) => !held.has(id) && !this.writing.has(id));
       if (free && sizes[kind] + queued.count <= MAX_ROUND_EVENTS) {
@@ -250,7 +266,7 @@ export class EventStore {
       for (const id of streams) held.add(id);
     }
     this.queue = rest;
-    for (const round of [rounds.plain, rounds.projected]) {
+    for (const round of [rounds.single, rounds.transactional]) {
       if (round.length === 0) continue;
       for (const queued of round) for (const w of queued.writes) this.writing.add(w.streamId);
       this.rounds++;
@@ -266,13 +282,13 @@ export class EventStore {
   private async commitRound(round: Queued[]): Promise<void> {
     let recorded: RecordedEvent[];
     try {
-      recorded = round[0]?.projected
+      recorded = round[0]?.transactional
         ? await this.db.transaction().execute(async (trx) => {
-            const events = await this.insertRound(trx, round);
+            const events = await this.insertRound(trx, round, false);
             await this.projectAll(trx, events);
             return events;
           })
-        : await this.insertRound(this.db, round);
+        : await this.insertRound(this.db, round, true);
     } catch (error) {
       if (round.length === 1 && !isUniqueViolation(error)) {
         round[0]?.reject(error);
@@ -325,9 +341,14 @@ export class EventStore {
   /**
    * One INSERT for the whole round, its rows passed as one JSON parameter so the statement text
    * never changes. Each write's base is its stream's current end; an append whose expected
-   * version is not that end writes nothing, and the others are unaffected.
+   * version is not that end writes nothing, and the others are unaffected. With `projected`,
+   * the projections' CTEs run in the same statement, on the events it wrote.
    */
-  private async insertRound(db: Tx | Db, round: Queued[]): Promise<RecordedEvent[]> {
+  private async insertRound(
+    db: Tx | Db,
+    round: Queued[],
+    projected: boolean,
+  ): Promise<RecordedEvent[]> {
     const rows: RoundRow[] = [];
     const events: { write: StreamWrite; event: NewEvent; eventId: string }[] = [];
     let w = 0;
@@ -351,8 +372,9 @@ export class EventStore {
         });
       }
     });
+    const query = projected ? this.projectedQuery(rows) : undefined;
     const { rows: inserted } = await db.executeQuery<InsertedRow>(
-      CompiledQuery.raw(ROUND_INSERT, [JSON.stringify(rows)]),
+      query ?? CompiledQuery.raw(ROUND_INSERT, [JSON.stringify(rows)]),
     );
     const byId = new Map(inserted.map((r) => [r.event_id, r]));
     const recorded: RecordedEvent[] = [];
@@ -372,6 +394,39 @@ export class EventStore {
       } as RecordedEvent);
     }
     return recorded.sort((a, b) => a.globalPosition - b.globalPosition);
+  }
+
+  /**
+   * The round's statement with the SQL projections' CTEs and each one's rows, or undefined when
+   * none of them handles an event of the round.
+   */
+  private projectedQuery(rows: RoundRow[]): CompiledQuery | undefined {
+    this.projectedRound ??= this.buildProjectedRound();
+    const { text, projections } = this.projectedRound;
+    let any = false;
+    const values: unknown[] = [JSON.stringify(rows)];
+    for (const projection of projections) {
+      const mine: PendingEvent[] = [];
+      for (const row of rows) {
+        if (!projection.handles.includes(row.type)) continue;
+        mine.push({
+          eventId: row.event_id,
+          streamId: row.stream_id,
+          type: row.type,
+          data: row.data as Record<string, unknown>,
+        });
+      }
+      const projected = mine.length > 0 ? (projection.sql?.rows(mine) ?? []) : [];
+      if (projected.length > 0) any = true;
+      values.push(JSON.stringify(projected));
+    }
+    return any ? CompiledQuery.raw(text, values) : undefined;
+  }
+
+  private buildProjectedRound(): { text: string; projections: InlineProjection[] } {
+    const projections = this.projections.filter((p) => p.sql !== undefined);
+    const ctes = projections.map((p, i) => bindRows(p.sql as ProjectionSql, i + 2));
+    return { text: roundStatement(ctes), projections };
   }
 
   /** Each inline projection once per round, with all its events (set-based when it can be). */
