@@ -6,8 +6,10 @@ import pg from "pg";
 import { migrationProvider } from "./migrations";
 import { PGliteDialect } from "./pglite-dialect";
 import type { Schema } from "./schema";
+import { setStatementRunner } from "./statements";
 
 export type { Schema } from "./schema";
+export { runRead, runStatement } from "./statements";
 export type Db = Kysely<Schema>;
 
 export interface Database {
@@ -53,7 +55,7 @@ const pgTypes = {
  * PostgreSQL parses and plans each distinct statement once per connection instead of on
  * every call. The statement texts come from our code (a bounded set), never from input.
  */
-function prepareStatements(client: pg.PoolClient): void {
+function prepareStatements(client: pg.ClientBase): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   const names = new Map<string, string>();
   (client as { query: unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
@@ -69,6 +71,53 @@ function prepareStatements(client: pg.PoolClient): void {
   };
 }
 
+/** Connections shared by reads, each sending its statements without waiting for answers. */
+const PIPELINED_READERS = 2;
+
+/**
+ * A few connections in pipeline mode for single-statement reads: many callers' reads go down
+ * one connection back to back (one socket write per tick, not per query), where the pool would
+ * check a connection out and back in for each. Never a transaction or a write: a statement
+ * waiting on a commit would hold up every read behind it.
+ */
+function pipelinedReaders(url: string, size: number) {
+  const clients: (pg.Client | undefined)[] = Array.from({ length: size }, () => undefined);
+  const inFlight = new Array<number>(size).fill(0);
+  let closed = false;
+  const open = (i: number): pg.Client => {
+    const client = new pg.Client({ connectionString: url, types: pgTypes, pipeline: true });
+    prepareStatements(client);
+    // A lost connection fails the reads on it and is replaced by the next read.
+    const drop = () => {
+      if (clients[i] === client) clients[i] = undefined;
+      client.end().catch(() => {});
+    };
+    client.on("error", drop);
+    client.on("end", drop);
+    client.connect().catch(drop);
+    clients[i] = client;
+    return client;
+  };
+  return {
+    async query(text: string, values: readonly unknown[]): Promise<{ rows: unknown[] }> {
+      if (closed) throw new Error("the database is closed");
+      let i = 0;
+      for (let k = 1; k < size; k++) if ((inFlight[k] ?? 0) < (inFlight[i] ?? 0)) i = k;
+      const client = clients[i] ?? open(i);
+      inFlight[i] = (inFlight[i] ?? 0) + 1;
+      try {
+        return await client.query(text, values as unknown[]);
+      } finally {
+        inFlight[i] = (inFlight[i] ?? 1) - 1;
+      }
+    },
+    async close() {
+      closed = true;
+      await Promise.all(clients.map((c) => c?.end().catch(() => {})));
+    },
+  };
+}
+
 function openPostgres(url: string, poolSize: number): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types: pgTypes });
   // An idle client losing its server (a restart) must not crash the process; the pool replaces it.
@@ -80,6 +129,11 @@ function openPostgres(url: string, poolSize: number): Database {
     prepareStatements(client);
   });
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const readers = pipelinedReaders(url, PIPELINED_READERS);
+  setStatementRunner(db, {
+    run: (text, values, read) =>
+      read ? readers.query(text, values) : pool.query(text, values as unknown[]),
+  });
   const listeners = new Set<() => Promise<void>>();
 
   async function listen(channel: string, onNotify: (payload: string) => void) {
@@ -159,6 +213,7 @@ function openPostgres(url: string, poolSize: number): Database {
       const client = notifier;
       notifier = undefined;
       await client?.then((c) => c.end()).catch(() => {});
+      await readers.close();
       await db.destroy();
     },
   };

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { CompiledQuery, type Kysely, sql, type Transaction } from "kysely";
-import type { Db, Schema } from "../db";
+import { type Kysely, sql, type Transaction } from "kysely";
+import { type Db, runRead, runStatement, type Schema } from "../db";
 import { isUniqueViolation } from "../db/errors";
 import type { CommitSignal, EventBus } from "./bus";
 import { onConflict, withRetries } from "./conflicts";
@@ -373,8 +373,10 @@ export class EventStore {
       }
     });
     const query = projected ? this.projectedQuery(rows) : undefined;
-    const { rows: inserted } = await db.executeQuery<InsertedRow>(
-      query ?? CompiledQuery.raw(ROUND_INSERT, [JSON.stringify(rows)]),
+    const inserted = await runStatement<InsertedRow>(
+      db,
+      query?.text ?? ROUND_INSERT,
+      query?.values ?? [JSON.stringify(rows)],
     );
     const byId = new Map(inserted.map((r) => [r.event_id, r]));
     const recorded: RecordedEvent[] = [];
@@ -400,7 +402,7 @@ export class EventStore {
    * The round's statement with the SQL projections' CTEs and each one's rows, or undefined when
    * none of them handles an event of the round.
    */
-  private projectedQuery(rows: RoundRow[]): CompiledQuery | undefined {
+  private projectedQuery(rows: RoundRow[]): { text: string; values: unknown[] } | undefined {
     this.projectedRound ??= this.buildProjectedRound();
     const { text, projections } = this.projectedRound;
     let any = false;
@@ -420,7 +422,7 @@ export class EventStore {
       if (projected.length > 0) any = true;
       values.push(JSON.stringify(projected));
     }
-    return any ? CompiledQuery.raw(text, values) : undefined;
+    return any ? { text, values } : undefined;
   }
 
   private buildProjectedRound(): { text: string; projections: InlineProjection[] } {
@@ -566,17 +568,17 @@ export class EventStore {
     db: Kysely<Schema> = this.db,
   ): Promise<RecordedEvent[]> {
     const after = options.afterVersion ?? 0;
-    const query =
+    const rows =
       options.since === undefined
-        ? CompiledQuery.raw(READ_STREAM, [streamId, after])
-        : CompiledQuery.raw(READ_STREAM_SINCE, [streamId, after, options.since]);
-    return (await db.executeQuery<EventRow>(query)).rows.map(toRecordedEvent);
+        ? await runRead<EventRow>(db, READ_STREAM, [streamId, after])
+        : await runRead<EventRow>(db, READ_STREAM_SINCE, [streamId, after, options.since]);
+    return rows.map(toRecordedEvent);
   }
 
   async streamVersion(streamId: string): Promise<number> {
-    const { rows } = await this.db.executeQuery<{ version: number | string | null }>(
-      CompiledQuery.raw(STREAM_VERSION, [streamId]),
-    );
+    const rows = await runRead<{ version: number | string | null }>(this.db, STREAM_VERSION, [
+      streamId,
+    ]);
     return Number(rows[0]?.version ?? 0);
   }
 
@@ -589,14 +591,12 @@ export class EventStore {
     after: Checkpoint,
     options: { limit: number; types?: readonly string[] },
   ): Promise<ReadAllResult> {
-    const { rows } = await this.db.executeQuery<EventRow & { horizon: string }>(
-      CompiledQuery.raw(READ_ALL, [
-        after.transactionId,
-        after.position,
-        options.types ?? null,
-        options.limit,
-      ]),
-    );
+    const rows = await runStatement<EventRow & { horizon: string }>(this.db, READ_ALL, [
+      after.transactionId,
+      after.position,
+      options.types ?? null,
+      options.limit,
+    ]);
     const horizon = rows[0]?.horizon ?? after.transactionId;
     const events = rows.filter((r) => r.event_id !== null).map(toRecordedEvent);
     const last = events.at(-1);
