@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { Writable } from "node:stream";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, Migrator, PostgresDialect, sql } from "kysely";
 import pg from "pg";
@@ -75,19 +76,20 @@ function prepareStatements(client: pg.ClientBase): void {
 const PIPELINED_READERS = 2;
 
 /**
- * A few connections in pipeline mode for single-statement reads: many callers' reads go down
- * one connection back to back (one socket write per tick, not per query), where the pool would
- * check a connection out and back in for each. Never a transaction or a write: a statement
- * waiting on a commit would hold up every read behind it.
+ * Connections in pipeline mode for single statements that never wait on a commit's flush:
+ * many callers' statements go down one connection back to back (one socket write per turn of
+ * the event loop, not per query), where the pool would check a connection out and back in for
+ * each. Never a transaction, nor a statement that waits for the disk: it would hold up every
+ * statement behind it.
  */
-function pipelinedReaders(url: string, size: number) {
+function pipelinedConnections(url: string, size: number) {
   const clients: (pg.Client | undefined)[] = Array.from({ length: size }, () => undefined);
   const inFlight = new Array<number>(size).fill(0);
   let closed = false;
   const open = (i: number): pg.Client => {
     const client = new pg.Client({ connectionString: url, types: pgTypes, pipeline: true });
     prepareStatements(client);
-    // A lost connection fails the reads on it and is replaced by the next read.
+    // A lost connection fails the statements on it and is replaced by the next one.
     const drop = () => {
       if (clients[i] === client) clients[i] = undefined;
       client.end().catch(() => {});
@@ -98,15 +100,35 @@ function pipelinedReaders(url: string, size: number) {
     clients[i] = client;
     return client;
   };
+  // The statements of one turn of the event loop leave in one socket write per connection.
+  const corked = new Set<Writable>();
+  const uncork = () => {
+    for (const stream of corked) stream.uncork();
+    corked.clear();
+  };
+  const cork = (client: pg.Client) => {
+    const stream = (client as unknown as { connection?: { stream?: Writable } }).connection?.stream;
+    if (stream === undefined || corked.has(stream)) return;
+    if (corked.size === 0) setImmediate(uncork);
+    stream.cork();
+    corked.add(stream);
+  };
   return {
-    async query(text: string, values: readonly unknown[]): Promise<{ rows: unknown[] }> {
+    async query(
+      text: string,
+      values: readonly unknown[],
+      name?: string,
+    ): Promise<{ rows: unknown[] }> {
       if (closed) throw new Error("the database is closed");
       let i = 0;
       for (let k = 1; k < size; k++) if ((inFlight[k] ?? 0) < (inFlight[i] ?? 0)) i = k;
       const client = clients[i] ?? open(i);
+      cork(client);
       inFlight[i] = (inFlight[i] ?? 0) + 1;
       try {
-        return await client.query(text, values as unknown[]);
+        return await (name === undefined
+          ? client.query(text, values as unknown[])
+          : client.query({ name, text, values: values as unknown[] }));
       } finally {
         inFlight[i] = (inFlight[i] ?? 1) - 1;
       }
@@ -129,7 +151,7 @@ function openPostgres(url: string, poolSize: number): Database {
     prepareStatements(client);
   });
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  const readers = pipelinedReaders(url, PIPELINED_READERS);
+  const readers = pipelinedConnections(url, PIPELINED_READERS);
   setStatementRunner(db, {
     run: (text, values, read) =>
       read ? readers.query(text, values) : pool.query(text, values as unknown[]),
@@ -176,25 +198,10 @@ function openPostgres(url: string, poolSize: number): Database {
   }
 
   /** The connection of notifications and other statements set aside from the pool. */
-  let notifier: Promise<pg.Client> | undefined;
-  const connectNotifier = (): Promise<pg.Client> => {
-    const client = new pg.Client({ connectionString: url, types: pgTypes });
-    const connecting = client.connect().then(() => client);
-    // A lost connection is replaced on the next notification.
-    const drop = () => {
-      if (notifier === connecting) notifier = undefined;
-      client.end().catch(() => {});
-    };
-    client.on("error", drop);
-    client.on("end", drop);
-    connecting.catch(drop);
-    return connecting;
-  };
+  const asides = pipelinedConnections(url, 1);
 
   async function aside(name: string, text: string, values: unknown[]): Promise<void> {
-    notifier ??= connectNotifier();
-    const client = await notifier;
-    await client.query({ name, text, values });
+    await asides.query(text, values, name);
   }
 
   return {
@@ -210,9 +217,7 @@ function openPostgres(url: string, poolSize: number): Database {
     poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await Promise.all([...listeners].map((stop) => stop()));
-      const client = notifier;
-      notifier = undefined;
-      await client?.then((c) => c.end()).catch(() => {});
+      await asides.close();
       await readers.close();
       await db.destroy();
     },
