@@ -266,6 +266,7 @@ export class EventStore {
       for (const id of streams) held.add(id);
     }
     this.queue = rest;
+    const started = rounds.single.length > 0 || rounds.transactional.length > 0;
     for (const round of [rounds.single, rounds.transactional]) {
       if (round.length === 0) continue;
       for (const queued of round) for (const w of queued.writes) this.writing.add(w.streamId);
@@ -276,7 +277,9 @@ export class EventStore {
         this.kick();
       });
     }
-    this.kick();
+    // What is left waits for a stream a round in flight is writing, and the round's end kicks
+    // again: kicking now would spin on setImmediate until then.
+    if (started) this.kick();
   }
 
   private async commitRound(round: Queued[]): Promise<void> {
