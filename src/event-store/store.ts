@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type Kysely, sql, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import { type Db, runRead, runStatement, type Schema } from "../db";
 import { isUniqueViolation } from "../db/errors";
 import type { CommitSignal, EventBus } from "./bus";
@@ -113,6 +113,23 @@ const READ_ALL = `
     order by transaction_id, global_position
     limit $4
   ) e on true`;
+const READ_IDS = `select ${EVENT_COLUMNS} from events
+  where event_id = any($1::uuid[]) order by global_position`;
+// An append on its own: each stream's base is its expected version (its current end for "any"),
+// and a version taken meanwhile fails the statement (unique violation).
+const INSERT = `
+  insert into events (event_id, stream_id, stream_version, type, data, metadata)
+  select v.event_id, v.stream_id, b.base + v.ord, v.type, v.data, v.metadata
+  from jsonb_to_recordset($1::jsonb) as v(w int, stream_id text, expected int, ord int,
+    event_id uuid, type text, data jsonb, metadata jsonb)
+  cross join lateral (
+    select coalesce(v.expected,
+      (select coalesce(max(stream_version), 0) from events x where x.stream_id = v.stream_id)) as base
+  ) as b
+  where v.expected is null or v.expected = 0
+     or exists (select 1 from events x where x.stream_id = v.stream_id and x.stream_version = v.expected)
+  order by v.w, v.ord
+  returning ${EVENT_COLUMNS}`;
 const STREAM_VERSION = "select max(stream_version) as version from events where stream_id = $1";
 
 /** Rounds committing at once: each round's commit waits on the disk while the next one forms. */
@@ -513,44 +530,26 @@ export class EventStore {
    * other processes hear of the commit from the CommitNotifier, after it.
    */
   private async insert(db: Tx | Db, writes: StreamWrite[]): Promise<EventRow[]> {
-    const values = writes.flatMap((write, w) =>
-      write.events.map(
-        (e, i) =>
-          sql`(${w}::int, ${write.streamId}::text, ${write.expectedVersion === "any" ? null : write.expectedVersion}::int,
-               ${i + 1}::int, ${e.eventId ?? randomUUID()}::uuid, ${e.type}::text,
-               ${JSON.stringify(e.data)}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`,
-      ),
+    const rows = writes.flatMap((write, w) =>
+      write.events.map((e, i) => ({
+        w,
+        stream_id: write.streamId,
+        expected: write.expectedVersion === "any" ? null : write.expectedVersion,
+        ord: i + 1,
+        event_id: e.eventId ?? randomUUID(),
+        type: e.type,
+        data: e.data,
+        metadata: e.metadata ?? {},
+      })),
     );
-    if (values.length === 0) return [];
-    const { rows } = await sql<EventRow>`
-      insert into events (event_id, stream_id, stream_version, type, data, metadata)
-      select v.event_id, v.stream_id, b.base + v.ord, v.type, v.data, v.metadata
-      from (values ${sql.join(values)}) as v(w, stream_id, expected, ord, event_id, type, data, metadata)
-      cross join lateral (
-        select coalesce(v.expected,
-          (select coalesce(max(stream_version), 0) from events x where x.stream_id = v.stream_id)) as base
-      ) as b
-      where v.expected is null or v.expected = 0
-         or exists (select 1 from events x where x.stream_id = v.stream_id and x.stream_version = v.expected)
-      order by v.w, v.ord
-      returning global_position, transaction_id::text, event_id::text, stream_id, stream_version,
-                type, data, metadata, recorded_at`.execute(db);
-    return rows;
+    if (rows.length === 0) return [];
+    return runStatement<EventRow>(db, INSERT, [JSON.stringify(rows)]);
   }
 
   /** A re-append of ids already in the log succeeds without writing, if it is the same append. */
   private async existing(writes: StreamWrite[]): Promise<AppendResult> {
     const ids = writes.flatMap((w) => w.events.map((e) => e.eventId)).filter(Boolean) as string[];
-    const rows = ids.length
-      ? (
-          await sql<EventRow>`
-            select global_position, transaction_id::text, event_id::text, stream_id,
-                   stream_version, type, data, metadata, recorded_at
-            from events where event_id = any(${ids}::uuid[]) order by global_position`.execute(
-            this.db,
-          )
-        ).rows
-      : [];
+    const rows = ids.length ? await runStatement<EventRow>(this.db, READ_IDS, [ids]) : [];
     const expected = writes.reduce((n, w) => n + w.events.length, 0);
     const sameStreams = rows.every((r) => writes.some((w) => w.streamId === r.stream_id));
     if (rows.length !== expected || !sameStreams) {

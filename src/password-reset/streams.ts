@@ -11,6 +11,8 @@ export function resetStreamId(keyring: Keyring, email: string): string {
   return `${passwordResetStreamPrefix}${deterministicUuid(keyedHash(keyring, "reset-stream", email))}`;
 }
 
+const RESET_STREAM = "select stream_id from reset_streams where email_lookup = $1";
+
 /**
  * The email's reset stream: its own random one once the address was registered (or erased),
  * found only through `reset_streams`; otherwise the keyed-hash one of an unknown address.
@@ -19,11 +21,9 @@ export async function resetStreamOf(
   ctx: { db: Db | Tx; keyring: Keyring },
   email: string,
 ): Promise<string> {
-  const row = await ctx.db
-    .selectFrom("reset_streams")
-    .select("stream_id")
-    .where("email_lookup", "=", emailLookup(ctx.keyring, email))
-    .executeTakeFirst();
+  const [row] = await runRead<{ stream_id: string }>(ctx.db, RESET_STREAM, [
+    emailLookup(ctx.keyring, email),
+  ]);
   return row?.stream_id ?? resetStreamId(ctx.keyring, email);
 }
 
