@@ -18,6 +18,15 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/** The package (or the project's own directory) a frame's code lives in. */
+function moduleOf(url: string): string | undefined {
+  const pkg = url.match(/node_modules\/((?:@[^/]+\/)?[^/]+)\//);
+  if (pkg) return pkg[1];
+  const own = url.match(/\/((?:src|projections|events)\/[^/]+)/);
+  return own ? own[1]?.replace(/\.ts$/, "") : undefined;
 }
 
 async function main() {
@@ -74,12 +83,34 @@ async function main() {
       self.set(key, (self.get(key) ?? 0) + 1);
     }
     const total = profile.samples.length;
+    // Inclusive: a sample counts once for every module on its stack.
+    const parent = new Map<number, number>();
+    for (const node of profile.nodes)
+      for (const child of node.children ?? []) parent.set(child, node.id);
+    const inclusive = new Map<string, number>();
+    for (const id of profile.samples) {
+      const seen = new Set<string>();
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const name = moduleOf(byId.get(at)?.callFrame.url ?? "");
+        if (name !== undefined) seen.add(name);
+      }
+      for (const name of seen) inclusive.set(name, (inclusive.get(name) ?? 0) + 1);
+    }
     const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25);
     console.log(`profile: ${join(dir, file)} (${total} samples)`);
     console.log(
       table(
         ["self %", "function"],
         top.map(([k, n]) => [((100 * n) / total).toFixed(1), `\`${k}\``]),
+      ),
+    );
+    console.log(
+      table(
+        ["inclusive %", "module"],
+        [...inclusive]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 25)
+          .map(([k, n]) => [((100 * n) / total).toFixed(1), `\`${k}\``]),
       ),
     );
   } finally {

@@ -1,18 +1,22 @@
 import { isConcealedRejection, isDispatchOutcome } from "../events/password-reset";
-import type { InlineProjection } from "../src/event-store";
-import { type CodeKeys, destroyCodeKeys } from "../src/privacy";
+import { type PendingEvent, sqlProjection } from "../src/event-store";
+import type { CodeKeys } from "../src/privacy";
 
 const requestIdOf = (data: unknown) => (data as { requestId: string }).requestId;
 
+/** A request, or a concealed rejection doing a request's work: both bring a held key. */
+const bringsKey = (e: PendingEvent) =>
+  e.type === "PasswordResetRequested" || isConcealedRejection(e);
+
 /**
  * A request's code key lives exactly as long as the request is waiting for its email: written
- * in the transaction that records the request, deleted in the one that records the outcome,
+ * in the statement that records the request, deleted in the one that records the outcome,
  * whichever it is, so the sealed copy in the log opens no more. A concealed rejection's
  * throwaway key is written alike (it opens nothing in the log), so an unknown email costs
  * what a known one does; the sweep removes it.
  */
-export function resetCodeKeysProjection(codeKeys: CodeKeys): InlineProjection {
-  return {
+export function resetCodeKeysProjection(codeKeys: CodeKeys) {
+  return sqlProjection({
     name: "reset-code-keys",
     handles: [
       "PasswordResetRequested",
@@ -20,23 +24,43 @@ export function resetCodeKeysProjection(codeKeys: CodeKeys): InlineProjection {
       "PasswordResetEmailSent",
       "PasswordResetEmailFailed",
     ],
-    async apply(trx, event) {
-      await this.applyAll?.(trx, [event]);
+    sql: {
+      ctes: `
+        reset_code_key_rows as (
+          select r.request_id, r.wrapped_key
+          from jsonb_to_recordset($rows::jsonb) as r(event_id uuid, request_id uuid, wrapped_key text)
+          join appended a on a.event_id = r.event_id
+        ),
+        reset_code_keys_written as (
+          insert into reset_code_keys (request_id, wrapped_key)
+          select request_id, decode(wrapped_key, 'base64') from reset_code_key_rows
+          where wrapped_key is not null
+        ),
+        reset_code_keys_destroyed as (
+          delete from reset_code_keys where request_id in (
+            select request_id from reset_code_key_rows where wrapped_key is null)
+        )`,
+      // A request brings its held key; an outcome (no key) destroys the request's.
+      rows: (events: readonly PendingEvent[]) => {
+        const held = codeKeys.takeHeld(events.filter(bringsKey).map((e) => requestIdOf(e.data)));
+        return events.flatMap(
+          (e): { event_id: string; request_id: string; wrapped_key: string | null }[] => {
+            const requestId = requestIdOf(e.data);
+            if (isDispatchOutcome(e)) {
+              return [{ event_id: e.eventId, request_id: requestId, wrapped_key: null }];
+            }
+            const wrapped = bringsKey(e) ? held.get(requestId) : undefined;
+            if (wrapped === undefined) return [];
+            return [
+              {
+                event_id: e.eventId,
+                request_id: requestId,
+                wrapped_key: Buffer.from(wrapped).toString("base64"),
+              },
+            ];
+          },
+        );
+      },
     },
-    // The events of one group commit: one statement for the new keys, one for the spent ones.
-    async applyAll(trx, events) {
-      const requested = events.filter(
-        (e) => e.type === "PasswordResetRequested" || isConcealedRejection(e),
-      );
-      const settled = events.filter(isDispatchOutcome);
-      await codeKeys.writeHeld(
-        trx,
-        requested.map((e) => requestIdOf(e.data)),
-      );
-      await destroyCodeKeys(
-        trx,
-        settled.map((e) => requestIdOf(e.data)),
-      );
-    },
-  };
+  });
 }

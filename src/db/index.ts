@@ -1,13 +1,16 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { Writable } from "node:stream";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, type LogEvent, Migrator, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { migrationProvider } from "./migrations";
 import { PGliteDialect } from "./pglite-dialect";
 import type { Schema } from "./schema";
+import { setStatementRunner } from "./statements";
 
 export type { Schema } from "./schema";
+export { runRead, runStatement } from "./statements";
 export type Db = Kysely<Schema>;
 
 export interface Database {
@@ -62,7 +65,7 @@ const pgTypes = {
  * PostgreSQL parses and plans each distinct statement once per connection instead of on
  * every call. The statement texts come from our code (a bounded set), never from input.
  */
-function prepareStatements(client: pg.PoolClient): void {
+function prepareStatements(client: pg.ClientBase): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   const names = new Map<string, string>();
   (client as { query: unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
@@ -75,6 +78,74 @@ function prepareStatements(client: pg.PoolClient): void {
       names.set(text, name);
     }
     return query({ name, text, values }, callback);
+  };
+}
+
+/** Connections shared by reads, each sending its statements without waiting for answers. */
+const PIPELINED_READERS = 2;
+
+/**
+ * Connections in pipeline mode for single statements that never wait on a commit's flush:
+ * many callers' statements go down one connection back to back (one socket write per turn of
+ * the event loop, not per query), where the pool would check a connection out and back in for
+ * each. Never a transaction, nor a statement that waits for the disk: it would hold up every
+ * statement behind it.
+ */
+function pipelinedConnections(url: string, size: number) {
+  const clients: (pg.Client | undefined)[] = Array.from({ length: size }, () => undefined);
+  const inFlight = new Array<number>(size).fill(0);
+  let closed = false;
+  const open = (i: number): pg.Client => {
+    const client = new pg.Client({ connectionString: url, types: pgTypes, pipeline: true });
+    prepareStatements(client);
+    // A lost connection fails the statements on it and is replaced by the next one.
+    const drop = () => {
+      if (clients[i] === client) clients[i] = undefined;
+      client.end().catch(() => {});
+    };
+    client.on("error", drop);
+    client.on("end", drop);
+    client.connect().catch(drop);
+    clients[i] = client;
+    return client;
+  };
+  // The statements of one turn of the event loop leave in one socket write per connection.
+  const corked = new Set<Writable>();
+  const uncork = () => {
+    for (const stream of corked) stream.uncork();
+    corked.clear();
+  };
+  const cork = (client: pg.Client) => {
+    const stream = (client as unknown as { connection?: { stream?: Writable } }).connection?.stream;
+    if (stream === undefined || corked.has(stream)) return;
+    if (corked.size === 0) setImmediate(uncork);
+    stream.cork();
+    corked.add(stream);
+  };
+  return {
+    async query(
+      text: string,
+      values: readonly unknown[],
+      name?: string,
+    ): Promise<{ rows: unknown[] }> {
+      if (closed) throw new Error("the database is closed");
+      let i = 0;
+      for (let k = 1; k < size; k++) if ((inFlight[k] ?? 0) < (inFlight[i] ?? 0)) i = k;
+      const client = clients[i] ?? open(i);
+      cork(client);
+      inFlight[i] = (inFlight[i] ?? 0) + 1;
+      try {
+        return await (name === undefined
+          ? client.query(text, values as unknown[])
+          : client.query({ name, text, values: values as unknown[] }));
+      } finally {
+        inFlight[i] = (inFlight[i] ?? 1) - 1;
+      }
+    },
+    async close() {
+      closed = true;
+      await Promise.all(clients.map((c) => c?.end().catch(() => {})));
+    },
   };
 }
 
@@ -95,6 +166,13 @@ function openPostgres(
   const db = new Kysely<Schema>({
     dialect: new PostgresDialect({ pool }),
     log: logQueries(onQuery),
+  });
+  const readers = pipelinedConnections(url, PIPELINED_READERS);
+  setStatementRunner(db, {
+    run: (text, values, read) => {
+      onQuery?.(text);
+      return read ? readers.query(text, values) : pool.query(text, values as unknown[]);
+    },
   });
   const listeners = new Set<() => Promise<void>>();
 
@@ -138,25 +216,10 @@ function openPostgres(
   }
 
   /** The connection of notifications and other statements set aside from the pool. */
-  let notifier: Promise<pg.Client> | undefined;
-  const connectNotifier = (): Promise<pg.Client> => {
-    const client = new pg.Client({ connectionString: url, types: pgTypes });
-    const connecting = client.connect().then(() => client);
-    // A lost connection is replaced on the next notification.
-    const drop = () => {
-      if (notifier === connecting) notifier = undefined;
-      client.end().catch(() => {});
-    };
-    client.on("error", drop);
-    client.on("end", drop);
-    connecting.catch(drop);
-    return connecting;
-  };
+  const asides = pipelinedConnections(url, 1);
 
   async function aside(name: string, text: string, values: unknown[]): Promise<void> {
-    notifier ??= connectNotifier();
-    const client = await notifier;
-    await client.query({ name, text, values });
+    await asides.query(text, values, name);
   }
 
   return {
@@ -172,9 +235,8 @@ function openPostgres(
     poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await Promise.all([...listeners].map((stop) => stop()));
-      const client = notifier;
-      notifier = undefined;
-      await client?.then((c) => c.end()).catch(() => {});
+      await asides.close();
+      await readers.close();
       await db.destroy();
     },
   };

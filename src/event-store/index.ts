@@ -12,6 +12,7 @@ export { deterministicUuid } from "./ids";
 export { KeyedMutex } from "./keyed-mutex";
 export { CommitNotifier } from "./notifier";
 export { appendPatiently } from "./patient-append";
+export { type PendingEvent, type ProjectionSql, sqlProjection } from "./projection-sql";
 export {
   type AppendResult,
   compareCheckpoints,

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { CompiledQuery, type Kysely, sql, type Transaction } from "kysely";
-import type { Db, Schema } from "../db";
+import type { Kysely, Transaction } from "kysely";
+import { type Db, runRead, runStatement, type Schema } from "../db";
 import { isUniqueViolation } from "../db/errors";
 import type { CommitSignal, EventBus } from "./bus";
 import { onConflict, withRetries } from "./conflicts";
+import { bindRows, type PendingEvent, type ProjectionSql } from "./projection-sql";
 import {
   type Checkpoint,
   type ExpectedVersion,
@@ -26,6 +27,8 @@ export interface InlineProjection {
    * statements as it can; without it, apply() runs once per event.
    */
   applyAll?(trx: Tx, events: RecordedEvent[]): Promise<void>;
+  /** The same, as CTEs the round's own statement runs (see `sqlProjection`). */
+  sql?: ProjectionSql;
 }
 
 export interface AppendResult {
@@ -60,7 +63,8 @@ interface EventRow {
 interface Queued {
   writes: StreamWrite[];
   count: number;
-  projected: boolean;
+  /** A projection that has no SQL form handles one of its events: its round is a transaction. */
+  transactional: boolean;
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
@@ -114,6 +118,23 @@ const READ_ALL = `
     order by transaction_id, global_position
     limit $4
   ) e on true`;
+const READ_IDS = `select ${EVENT_COLUMNS} from events
+  where event_id = any($1::uuid[]) order by global_position`;
+// An append on its own: each stream's base is its expected version (its current end for "any"),
+// and a version taken meanwhile fails the statement (unique violation).
+const INSERT = `
+  insert into events (event_id, stream_id, stream_version, type, data, metadata)
+  select v.event_id, v.stream_id, b.base + v.ord, v.type, v.data, v.metadata
+  from jsonb_to_recordset($1::jsonb) as v(w int, stream_id text, expected int, ord int,
+    event_id uuid, type text, data jsonb, metadata jsonb)
+  cross join lateral (
+    select coalesce(v.expected,
+      (select coalesce(max(stream_version), 0) from events x where x.stream_id = v.stream_id)) as base
+  ) as b
+  where v.expected is null or v.expected = 0
+     or exists (select 1 from events x where x.stream_id = v.stream_id and x.stream_version = v.expected)
+  order by v.w, v.ord
+  returning ${EVENT_COLUMNS}`;
 const STREAM_VERSION = "select max(stream_version) as version from events where stream_id = $1";
 
 /** Rounds committing at once: each round's commit waits on the disk while the next one forms. */
@@ -122,8 +143,9 @@ const MAX_ROUND_EVENTS = 1000;
 
 // g: the append (all or nothing), w: one stream's write in it. The head is the stream's end as
 // this statement sees it; a version taken by a transaction it cannot see yet fails the whole
-// statement (unique violation) and the round's appends are retried one by one.
-const ROUND_INSERT = `
+// statement (unique violation) and the round's appends are retried one by one. The inline
+// projections' CTEs, when there are any, follow `appended` in the same statement.
+const roundStatement = (projections: string[]) => `
   with v as (
     select * from jsonb_to_recordset($1::jsonb) as v(g int, w int, stream_id text, expected int,
       ord int, event_id uuid, type text, data jsonb, metadata jsonb)
@@ -135,14 +157,20 @@ const ROUND_INSERT = `
   ),
   accepted as (
     select g from heads group by g having bool_and(expected is null or expected = head)
-  )
-  insert into events (event_id, stream_id, stream_version, type, data, metadata)
-  select v.event_id, v.stream_id, h.head + v.ord, v.type, v.data, v.metadata
-  from v join heads h on h.w = v.w
-  where v.g in (select g from accepted)
-  order by v.w, v.ord
-  returning global_position, transaction_id::text as transaction_id, event_id::text as event_id,
-            stream_version, recorded_at`;
+  ),
+  appended as (
+    insert into events (event_id, stream_id, stream_version, type, data, metadata)
+    select v.event_id, v.stream_id, h.head + v.ord, v.type, v.data, v.metadata
+    from v join heads h on h.w = v.w
+    where v.g in (select g from accepted)
+    order by v.w, v.ord
+    returning global_position, transaction_id, event_id, stream_id, stream_version, type, data,
+              recorded_at
+  )${projections.map((ctes) => `,\n${ctes}`).join("")}
+  select global_position, transaction_id::text as transaction_id, event_id::text as event_id,
+         stream_version, recorded_at
+  from appended`;
+const ROUND_INSERT = roundStatement([]);
 
 export function toRecordedEvent(row: EventRow): RecordedEvent {
   return {
@@ -160,6 +188,8 @@ export function toRecordedEvent(row: EventRow): RecordedEvent {
 
 export class EventStore {
   private readonly projections: InlineProjection[] = [];
+  /** The round's statement with every SQL projection's CTEs, and which parameter is whose. */
+  private projectedRound: { text: string; projections: InlineProjection[] } | undefined;
   private queue: Queued[] = [];
   /** Streams a round in flight writes: their next appends wait for the round's answer. */
   private readonly writing = new Set<string>();
@@ -179,6 +209,7 @@ export class EventStore {
 
   registerInline(projection: InlineProjection): void {
     this.projections.push(projection);
+    this.projectedRound = undefined;
   }
 
   append(
@@ -201,7 +232,8 @@ export class EventStore {
       return this.appendAlone(writes);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ writes, count, projected: this.projects(writes), resolve, reject });
+      const transactional = this.projects(writes, (p) => p.sql === undefined);
+      this.queue.push({ writes, count, transactional, resolve, reject });
       this.kick();
     });
   }
@@ -209,7 +241,7 @@ export class EventStore {
   /** One append in its own statement (and transaction when a projection writes). */
   private appendAlone(writes: StreamWrite[]): Promise<AppendResult> {
     // Nothing else to write: the one INSERT is its own transaction, with no BEGIN/COMMIT trips.
-    if (!this.projects(writes))
+    if (!this.projects(writes, () => true))
       return this.commit(
         async () => writes,
         (run) => run(this.db),
@@ -217,9 +249,10 @@ export class EventStore {
     return this.transact(async () => writes);
   }
 
-  private projects(writes: StreamWrite[]): boolean {
+  /** Whether a projection that `which` picks handles one of the writes' events. */
+  private projects(writes: StreamWrite[], which: (p: InlineProjection) => boolean): boolean {
     return writes.some((w) =>
-      w.events.some((e) => this.projections.some((p) => p.handles.includes(e.type))),
+      w.events.some((e) => this.projections.some((p) => which(p) && p.handles.includes(e.type))),
     );
   }
 
@@ -238,14 +271,14 @@ export class EventStore {
    * a round in flight is writing, so each stream's appends commit in the order they were made.
    */
   private startRound(): void {
-    // Appends no inline projection handles (email outcomes) commit as one plain INSERT, apart
-    // from the ones that need a transaction: they are not held up by its extra round trips.
-    const rounds = { projected: [] as Queued[], plain: [] as Queued[] };
-    const sizes = { projected: 0, plain: 0 };
+    // Appends whose projections are all CTEs commit as one statement, apart from the ones
+    // that need a transaction: they are not held up by its extra round trips.
+    const rounds = { transactional: [] as Queued[], single: [] as Queued[] };
+    const sizes = { transactional: 0, single: 0 };
     const rest: Queued[] = [];
     const held = new Set<string>();
     for (const queued of this.queue) {
-      const kind = queued.projected ? "projected" : "plain";
+      const kind = queued.transactional ? "transactional" : "single";
       const streams = queued.writes.map((w) => w.streamId);
       const free = streams.every((id) => !held.has(id) && !this.writing.has(id));
       if (free && sizes[kind] + queued.count <= MAX_ROUND_EVENTS) {
@@ -255,7 +288,8 @@ export class EventStore {
       for (const id of streams) held.add(id);
     }
     this.queue = rest;
-    for (const round of [rounds.plain, rounds.projected]) {
+    const started = rounds.single.length > 0 || rounds.transactional.length > 0;
+    for (const round of [rounds.single, rounds.transactional]) {
       if (round.length === 0) continue;
       for (const queued of round) for (const w of queued.writes) this.writing.add(w.streamId);
       this.rounds++;
@@ -265,19 +299,21 @@ export class EventStore {
         this.kick();
       });
     }
-    this.kick();
+    // What is left waits for a stream a round in flight is writing, and the round's end kicks
+    // again: kicking now would spin on setImmediate until then.
+    if (started) this.kick();
   }
 
   private async commitRound(round: Queued[]): Promise<void> {
     let recorded: RecordedEvent[];
     try {
-      recorded = round[0]?.projected
+      recorded = round[0]?.transactional
         ? await this.db.transaction().execute(async (trx) => {
-            const events = await this.insertRound(trx, round);
+            const events = await this.insertRound(trx, round, false);
             await this.projectAll(trx, events);
             return events;
           })
-        : await this.insertRound(this.db, round);
+        : await this.insertRound(this.db, round, true);
     } catch (error) {
       if (round.length === 1 && !isUniqueViolation(error)) {
         round[0]?.reject(error);
@@ -330,9 +366,14 @@ export class EventStore {
   /**
    * One INSERT for the whole round, its rows passed as one JSON parameter so the statement text
    * never changes. Each write's base is its stream's current end; an append whose expected
-   * version is not that end writes nothing, and the others are unaffected.
+   * version is not that end writes nothing, and the others are unaffected. With `projected`,
+   * the projections' CTEs run in the same statement, on the events it wrote.
    */
-  private async insertRound(db: Tx | Db, round: Queued[]): Promise<RecordedEvent[]> {
+  private async insertRound(
+    db: Tx | Db,
+    round: Queued[],
+    projected: boolean,
+  ): Promise<RecordedEvent[]> {
     const rows: RoundRow[] = [];
     const events: { write: StreamWrite; event: NewEvent; eventId: string }[] = [];
     let w = 0;
@@ -356,8 +397,11 @@ export class EventStore {
         });
       }
     });
-    const { rows: inserted } = await db.executeQuery<InsertedRow>(
-      CompiledQuery.raw(ROUND_INSERT, [JSON.stringify(rows)]),
+    const query = projected ? this.projectedQuery(rows) : undefined;
+    const inserted = await runStatement<InsertedRow>(
+      db,
+      query?.text ?? ROUND_INSERT,
+      query?.values ?? [JSON.stringify(rows)],
     );
     const byId = new Map(inserted.map((r) => [r.event_id, r]));
     const recorded: RecordedEvent[] = [];
@@ -377,6 +421,39 @@ export class EventStore {
       } as RecordedEvent);
     }
     return recorded.sort((a, b) => a.globalPosition - b.globalPosition);
+  }
+
+  /**
+   * The round's statement with the SQL projections' CTEs and each one's rows, or undefined when
+   * none of them handles an event of the round.
+   */
+  private projectedQuery(rows: RoundRow[]): { text: string; values: unknown[] } | undefined {
+    this.projectedRound ??= this.buildProjectedRound();
+    const { text, projections } = this.projectedRound;
+    let any = false;
+    const values: unknown[] = [JSON.stringify(rows)];
+    for (const projection of projections) {
+      const mine: PendingEvent[] = [];
+      for (const row of rows) {
+        if (!projection.handles.includes(row.type)) continue;
+        mine.push({
+          eventId: row.event_id,
+          streamId: row.stream_id,
+          type: row.type,
+          data: row.data as Record<string, unknown>,
+        });
+      }
+      const projected = mine.length > 0 ? (projection.sql?.rows(mine) ?? []) : [];
+      if (projected.length > 0) any = true;
+      values.push(JSON.stringify(projected));
+    }
+    return any ? { text, values } : undefined;
+  }
+
+  private buildProjectedRound(): { text: string; projections: InlineProjection[] } {
+    const projections = this.projections.filter((p) => p.sql !== undefined);
+    const ctes = projections.map((p, i) => bindRows(p.sql as ProjectionSql, i + 2));
+    return { text: roundStatement(ctes), projections };
   }
 
   /** Each inline projection once per round, with all its events (set-based when it can be). */
@@ -458,44 +535,26 @@ export class EventStore {
    * other processes hear of the commit from the CommitNotifier, after it.
    */
   private async insert(db: Tx | Db, writes: StreamWrite[]): Promise<EventRow[]> {
-    const values = writes.flatMap((write, w) =>
-      write.events.map(
-        (e, i) =>
-          sql`(${w}::int, ${write.streamId}::text, ${write.expectedVersion === "any" ? null : write.expectedVersion}::int,
-               ${i + 1}::int, ${e.eventId ?? randomUUID()}::uuid, ${e.type}::text,
-               ${JSON.stringify(e.data)}::jsonb, ${JSON.stringify(e.metadata ?? {})}::jsonb)`,
-      ),
+    const rows = writes.flatMap((write, w) =>
+      write.events.map((e, i) => ({
+        w,
+        stream_id: write.streamId,
+        expected: write.expectedVersion === "any" ? null : write.expectedVersion,
+        ord: i + 1,
+        event_id: e.eventId ?? randomUUID(),
+        type: e.type,
+        data: e.data,
+        metadata: e.metadata ?? {},
+      })),
     );
-    if (values.length === 0) return [];
-    const { rows } = await sql<EventRow>`
-      insert into events (event_id, stream_id, stream_version, type, data, metadata)
-      select v.event_id, v.stream_id, b.base + v.ord, v.type, v.data, v.metadata
-      from (values ${sql.join(values)}) as v(w, stream_id, expected, ord, event_id, type, data, metadata)
-      cross join lateral (
-        select coalesce(v.expected,
-          (select coalesce(max(stream_version), 0) from events x where x.stream_id = v.stream_id)) as base
-      ) as b
-      where v.expected is null or v.expected = 0
-         or exists (select 1 from events x where x.stream_id = v.stream_id and x.stream_version = v.expected)
-      order by v.w, v.ord
-      returning global_position, transaction_id::text, event_id::text, stream_id, stream_version,
-                type, data, metadata, recorded_at`.execute(db);
-    return rows;
+    if (rows.length === 0) return [];
+    return runStatement<EventRow>(db, INSERT, [JSON.stringify(rows)]);
   }
 
   /** A re-append of ids already in the log succeeds without writing, if it is the same append. */
   private async existing(writes: StreamWrite[]): Promise<AppendResult> {
     const ids = writes.flatMap((w) => w.events.map((e) => e.eventId)).filter(Boolean) as string[];
-    const rows = ids.length
-      ? (
-          await sql<EventRow>`
-            select global_position, transaction_id::text, event_id::text, stream_id,
-                   stream_version, type, data, metadata, recorded_at
-            from events where event_id = any(${ids}::uuid[]) order by global_position`.execute(
-            this.db,
-          )
-        ).rows
-      : [];
+    const rows = ids.length ? await runStatement<EventRow>(this.db, READ_IDS, [ids]) : [];
     const expected = writes.reduce((n, w) => n + w.events.length, 0);
     const sameStreams = rows.every((r) => writes.some((w) => w.streamId === r.stream_id));
     if (rows.length !== expected || !sameStreams) {
@@ -518,8 +577,7 @@ export class EventStore {
     const after = options.afterVersion ?? 0;
     if (options.since !== undefined)
       return this.readStreamSince(streamId, after, options.since, db);
-    const query = CompiledQuery.raw(READ_STREAM, [streamId, after]);
-    return (await db.executeQuery<EventRow>(query)).rows.map(toRecordedEvent);
+    return (await runRead<EventRow>(db, READ_STREAM, [streamId, after])).map(toRecordedEvent);
   }
 
   /**
@@ -535,9 +593,12 @@ export class EventStore {
     const stop = since.getTime() - RECORDED_AT_SKEW_MS;
     const read: RecordedEvent[] = [];
     for (let below = 2 ** 31 - 1; ; ) {
-      const { rows } = await db.executeQuery<EventRow>(
-        CompiledQuery.raw(READ_STREAM_BACK, [streamId, after, below, READ_BACK_PAGE]),
-      );
+      const rows = await runRead<EventRow>(db, READ_STREAM_BACK, [
+        streamId,
+        after,
+        below,
+        READ_BACK_PAGE,
+      ]);
       const page = rows.map(toRecordedEvent);
       read.push(...page);
       const oldest = page.at(-1);
@@ -550,9 +611,9 @@ export class EventStore {
   }
 
   async streamVersion(streamId: string): Promise<number> {
-    const { rows } = await this.db.executeQuery<{ version: number | string | null }>(
-      CompiledQuery.raw(STREAM_VERSION, [streamId]),
-    );
+    const rows = await runRead<{ version: number | string | null }>(this.db, STREAM_VERSION, [
+      streamId,
+    ]);
     return Number(rows[0]?.version ?? 0);
   }
 
@@ -565,14 +626,12 @@ export class EventStore {
     after: Checkpoint,
     options: { limit: number; types?: readonly string[] },
   ): Promise<ReadAllResult> {
-    const { rows } = await this.db.executeQuery<EventRow & { horizon: string }>(
-      CompiledQuery.raw(READ_ALL, [
-        after.transactionId,
-        after.position,
-        options.types ?? null,
-        options.limit,
-      ]),
-    );
+    const rows = await runStatement<EventRow & { horizon: string }>(this.db, READ_ALL, [
+      after.transactionId,
+      after.position,
+      options.types ?? null,
+      options.limit,
+    ]);
     const horizon = rows[0]?.horizon ?? after.transactionId;
     const events = rows.filter((r) => r.event_id !== null).map(toRecordedEvent);
     const last = events.at(-1);

@@ -1,5 +1,4 @@
-import { CompiledQuery } from "kysely";
-import type { Database } from "../db";
+import { type Database, runRead, runStatement } from "../db";
 
 /**
  * At most once, across crashes: before a provider call, the ids of the emails it carries are
@@ -17,6 +16,8 @@ const MARK = `
   where set_config('synchronous_commit', $2, true) is not null
   on conflict do nothing`;
 
+const IS_MARKED = "select 1 from mail_send_marks where email_id = $1";
+
 export function databaseSendMarks(database: Database): SendMarks {
   const { db, aside } = database;
   return {
@@ -26,15 +27,10 @@ export function databaseSendMarks(database: Database): SendMarks {
       // (lost only if the machine crashes at once: an email may then go twice, never be lost);
       // the embedded database dies with the process, so there it is flushed.
       if (aside) await aside("mail-send-marks", MARK, [emailIds, "off"]);
-      else await db.executeQuery(CompiledQuery.raw(MARK, [emailIds, "on"]));
+      else await runStatement(db, MARK, [emailIds, "on"]);
     },
     async isMarked(emailId) {
-      const row = await db
-        .selectFrom("mail_send_marks")
-        .select("email_id")
-        .where("email_id", "=", emailId)
-        .executeTakeFirst();
-      return row !== undefined;
+      return (await runRead(db, IS_MARKED, [emailId])).length > 0;
     },
   };
 }

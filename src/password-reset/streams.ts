@@ -1,6 +1,5 @@
-import { sql } from "kysely";
 import { passwordResetStreamPrefix } from "../../events/password-reset";
-import type { Db } from "../db";
+import { type Db, runRead } from "../db";
 import { deterministicUuid, type Tx } from "../event-store";
 import { emailLookup, type Keyring, keyedHash } from "../privacy";
 
@@ -12,6 +11,8 @@ export function resetStreamId(keyring: Keyring, email: string): string {
   return `${passwordResetStreamPrefix}${deterministicUuid(keyedHash(keyring, "reset-stream", email))}`;
 }
 
+const RESET_STREAM = "select stream_id from reset_streams where email_lookup = $1";
+
 /**
  * The email's reset stream: its own random one once the address was registered (or erased),
  * found only through `reset_streams`; otherwise the keyed-hash one of an unknown address.
@@ -20,11 +21,9 @@ export async function resetStreamOf(
   ctx: { db: Db | Tx; keyring: Keyring },
   email: string,
 ): Promise<string> {
-  const row = await ctx.db
-    .selectFrom("reset_streams")
-    .select("stream_id")
-    .where("email_lookup", "=", emailLookup(ctx.keyring, email))
-    .executeTakeFirst();
+  const [row] = await runRead<{ stream_id: string }>(ctx.db, RESET_STREAM, [
+    emailLookup(ctx.keyring, email),
+  ]);
   return row?.stream_id ?? resetStreamId(ctx.keyring, email);
 }
 
@@ -35,6 +34,13 @@ export interface TriggerAccount {
   wrapped_key: Uint8Array | null;
 }
 
+const ACCOUNT_AND_RESET_STREAM = `
+  select u.id, u.sealed_email, k.wrapped_key,
+         (select stream_id from reset_streams where email_lookup = $1) as stream_id
+  from (select 1) as one
+  left join users u on u.email_lookup = $1
+  left join data_keys k on k.subject_id = u.id`;
+
 /**
  * The email's account (if any), its data key and its reset stream in one read: all are found
  * by the same lookup hash, and every trigger needs them.
@@ -44,17 +50,12 @@ export async function accountAndResetStream(
   email: string,
 ): Promise<{ user: TriggerAccount | undefined; streamId: string }> {
   const lookup = emailLookup(ctx.keyring, email);
-  const { rows } = await sql<{
+  const rows = await runRead<{
     id: string | null;
     sealed_email: string | null;
     wrapped_key: Uint8Array | null;
     stream_id: string | null;
-  }>`
-    select u.id, u.sealed_email, k.wrapped_key,
-           (select stream_id from reset_streams where email_lookup = ${lookup}) as stream_id
-    from (select 1) as one
-    left join users u on u.email_lookup = ${lookup}
-    left join data_keys k on k.subject_id = u.id`.execute(ctx.db);
+  }>(ctx.db, ACCOUNT_AND_RESET_STREAM, [lookup]);
   const row = rows[0];
   return {
     user:

@@ -1,5 +1,4 @@
 import type { Db } from "../db";
-import type { Tx } from "../event-store";
 import { type Keyring, unwrapKey, wrapKey } from "./crypto";
 
 const PURPOSE = "reset-code-key";
@@ -46,14 +45,15 @@ export class CodeKeys {
     this.handover.delete(requestId);
   }
 
-  /** Writes the held keys of these requests in the transaction that records them. */
-  async writeHeld(trx: Tx, requestIds: string[]): Promise<void> {
-    const rows = requestIds.flatMap((id) => {
+  /** The held (wrapped) keys of these requests, for the statement that records them. */
+  takeHeld(requestIds: string[]): Map<string, Uint8Array> {
+    const held = new Map<string, Uint8Array>();
+    for (const id of requestIds) {
       const wrapped = this.pending.get(id);
       this.pending.delete(id);
-      return wrapped === undefined ? [] : [{ request_id: id, wrapped_key: wrapped }];
-    });
-    if (rows.length > 0) await trx.insertInto("reset_code_keys").values(rows).execute();
+      if (wrapped !== undefined) held.set(id, wrapped);
+    }
+    return held;
   }
 
   /** The request's key, or undefined once its outcome was recorded (or the user erased). */
@@ -71,10 +71,4 @@ export class CodeKeys {
       .executeTakeFirst();
     return row ? unwrapKey(this.keyring, PURPOSE, requestId, row.wrapped_key) : undefined;
   }
-}
-
-/** Crypto-shredding of requests' codes: run in the transaction that records their outcomes. */
-export async function destroyCodeKeys(trx: Tx | Db, requestIds: string[]): Promise<void> {
-  if (requestIds.length === 0) return;
-  await trx.deleteFrom("reset_code_keys").where("request_id", "in", requestIds).execute();
 }

@@ -1,4 +1,4 @@
-export { CodeKeys, destroyCodeKeys } from "./code-keys";
+export { CodeKeys } from "./code-keys";
 export {
   constantTimeEqual,
   deriveKeyring,

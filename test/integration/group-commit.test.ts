@@ -17,6 +17,7 @@ import {
   type ExpectedVersion,
   type InlineProjection,
   NOTIFY_CHANNEL,
+  sqlProjection,
   VersionConflictError,
 } from "../../src/event-store";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
@@ -242,6 +243,59 @@ describe("no NOTIFY in an append", () => {
       ]);
       expect(statements.length).toBeGreaterThan(3);
       expect(statements.filter((s) => /notify/i.test(s))).toEqual([]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("a round is one statement", () => {
+  /** The same read model as `counted`, as CTEs that run inside the round's INSERT. */
+  const countedInSql = sqlProjection({
+    name: "counted-in-sql",
+    handles: ["InSql"],
+    sql: {
+      ctes: `counted_written as (
+        insert into counted (stream_id, version)
+        select a.stream_id, a.stream_version
+        from jsonb_to_recordset($rows::jsonb) as r(event_id uuid) join appended a using (event_id)
+      )`,
+      rows: (events) => events.map((e) => ({ event_id: e.eventId })),
+    },
+  });
+
+  test("events and their SQL projections go in with one statement, without BEGIN or COMMIT", async () => {
+    const statements: string[] = [];
+    const pglite = testDb.url === undefined ? new PGlite() : undefined;
+    const pool = testDb.url ? new pg.Pool({ connectionString: testDb.url, max: 4 }) : undefined;
+    const db: Db = new Kysely<Schema>({
+      dialect: pool ? new PostgresDialect({ pool }) : new PGliteDialect(pglite as PGlite),
+      log: (e) => void statements.push(e.query.sql),
+    });
+    try {
+      if (pglite) {
+        await migrate(db);
+        await sql`create table counted (stream_id text, version int)`.execute(db);
+      }
+      const sqlStore = new EventStore(db, new EventBus());
+      sqlStore.registerInline(countedInSql);
+      const taken = stream();
+      await sqlStore.append(taken, 0, [event(1)]);
+      statements.length = 0;
+      const ids = Array.from({ length: 20 }, stream);
+      const answers = await answersOf([
+        ...ids.map((id) => sqlStore.append(id, 0, [event(1, "InSql"), event(2, "InSql")])),
+        sqlStore.append(taken, 0, [event(2, "InSql")]),
+      ]);
+      expect(answers).toEqual([...ids.map(() => 2), "conflict"]);
+      expect(statements.length).toBeLessThanOrEqual(2);
+      expect(statements.filter((s) => /^\s*(begin|commit)/i.test(s))).toEqual([]);
+      // The read model holds exactly the committed events: none of the conflicting append's.
+      const { rows } = await sql<{ stream_id: string; version: number }>`
+        select stream_id, version from counted
+        where stream_id = any(${[...ids, taken]}::text[]) order by stream_id, version`.execute(db);
+      expect(rows.length).toBe(40);
+      expect(rows.some((r) => r.stream_id === taken)).toBe(false);
     } finally {
       await db.destroy();
     }
