@@ -32,7 +32,7 @@ const documentation = {
     { name: "Auth", description: "Accounts, sessions and password resets" },
     { name: "Audit", description: "The history of every reset, for auditors (AUDIT_TOKEN)" },
     { name: "Webhooks", description: "Delivery reports from Mailgun" },
-    { name: "Operations", description: "Health, for load balancers and orchestrators" },
+    { name: "Operations", description: "Health checks and the service's index" },
   ],
   // Relative: "try it" and every client reach the server that served the document.
   servers: [{ url: "/", description: "This server" }],

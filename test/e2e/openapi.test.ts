@@ -201,7 +201,7 @@ describe("the /openapi page's headers", () => {
 
 describe("the /openapi page", () => {
   test.skipIf(!browserInstalled)(
-    "renders offline from the service's own origin with the trigger's operation and its responses (needs /usr/bin/chromium)",
+    "renders offline from the service's own origin with the trigger's operation and its responses (needs chromium at CHROMIUM_PATH)",
     async () => {
       const session = await openPage(server.url);
       try {
@@ -237,7 +237,7 @@ describe("the /openapi page", () => {
   );
 
   test.skipIf(!browserInstalled)(
-    "the viewer's client and dark mode work under the policy; markup-injected styles are refused (needs /usr/bin/chromium)",
+    "the viewer's client and dark mode work under the policy; markup-injected styles are refused (needs chromium at CHROMIUM_PATH)",
     async () => {
       const session = await openPage(server.url);
       try {
@@ -288,7 +288,7 @@ describe("the /openapi page", () => {
   );
 
   test.skipIf(!browserInstalled)(
-    "shows the version and license, Auth first, and no button that needs Scalar's hosted services (needs /usr/bin/chromium)",
+    "shows the version and license, Auth first, and no button that needs Scalar's hosted services (needs chromium at CHROMIUM_PATH)",
     async () => {
       const session = await openPage(server.url);
       try {
