@@ -2,9 +2,13 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { toOpenAPISchema } from "@elysiajs/openapi";
 import { type AnyElysia, Elysia } from "elysia";
+import { version } from "../../package.json";
 import { apiError, jsonResponse } from "./openapi";
 
-/** The viewer ships in the npm package (version pinned in package.json): never a CDN. */
+/**
+ * The viewer ships in the npm package, never a CDN; pinned in package.json to the last release
+ * whose packages all allow Node 20 (only this prebuilt bundle of it is used, served by Bun).
+ */
 const SCALAR_BUNDLE = join(
   dirname(Bun.resolveSync("@scalar/api-reference", import.meta.dir)),
   "browser",
@@ -18,11 +22,18 @@ const documentation = {
   openapi: "3.1.0",
   info: {
     title: "Password reset service",
-    version: "1.0.0",
+    version,
     description:
       "Event-sourced account recovery: reset codes by email, and an auditable history of every reset.",
-    license: { name: "Proprietary", identifier: "LicenseRef-Proprietary" },
+    license: { name: "Apache 2.0", identifier: "Apache-2.0" },
   },
+  // The viewer lists groups in this order: what a client calls first, operations last.
+  tags: [
+    { name: "Auth", description: "Accounts, sessions and password resets" },
+    { name: "Audit", description: "The history of every reset, for auditors (AUDIT_TOKEN)" },
+    { name: "Webhooks", description: "Delivery reports from Mailgun" },
+    { name: "Operations", description: "Health checks and the service's index" },
+  ],
   // Relative: "try it" and every client reach the server that served the document.
   servers: [{ url: "/", description: "This server" }],
   components: {
@@ -112,6 +123,10 @@ function page(nonce: string): string {
     // No font CDN: the system fonts keep the page whole offline.
     withDefaultFonts: false,
     hideClientButton: false,
+    // Nothing that calls Scalar's hosted services ("Ask AI", share, deploy): dead offline.
+    agent: { disabled: true },
+    showDeveloperTools: "never",
+    telemetry: false,
   };
   return `<!doctype html>
 <html lang="en">

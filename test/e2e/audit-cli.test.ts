@@ -71,8 +71,11 @@ interface CliResult {
   stderr: string;
 }
 
+// As `npm run audit` runs it, but blind to a developer's `.env`: the test sets every variable.
+const AUDIT = [process.execPath, "--no-env-file", "src/cli/audit.ts"];
+
 async function cli(args: string[]): Promise<CliResult> {
-  const result = await runCommand([process.execPath, "src/cli/audit.ts", ...args], {
+  const result = await runCommand([...AUDIT, ...args], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? "",

@@ -242,7 +242,7 @@ describe("the audit CLI on the embedded database", () => {
   let server: ServerProcess | undefined;
 
   const cli = (args: string[], extra: Record<string, string> = {}) =>
-    runCommand([process.execPath, "src/cli/audit.ts", ...args], {
+    runCommand([process.execPath, "--no-env-file", "src/cli/audit.ts", ...args], {
       cwd: root,
       env: {
         PATH: process.env.PATH ?? "",

@@ -9,18 +9,22 @@ const JSON_ROUTES = ["/v1/auth/register"];
 
 let testDb: TestDatabase;
 let server: ServerProcess;
+let dir: ReturnType<typeof scratchDir> | undefined;
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
-  // The child process gets its own connection; the embedded database is single-process.
-  if (testDb.url === undefined) await testDb.drop();
-  const dir = scratchDir();
-  server = await startServer(
-    testDb.url ? { DATABASE_URL: testDb.url, SECRET_KEY: testSecret() } : { DATA_DIR: dir.path },
-  );
+  if (testDb.url) {
+    server = await startServer({ DATABASE_URL: testDb.url, SECRET_KEY: testSecret() });
+  } else {
+    // The child process gets its own database; the embedded one is single-process.
+    await testDb.drop();
+    dir = scratchDir();
+    server = await startServer({ DATA_DIR: dir.path });
+  }
 });
 afterAll(async () => {
   await server?.stop();
+  dir?.remove();
   if (testDb.url) await testDb.drop();
 });
 

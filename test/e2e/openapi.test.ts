@@ -2,12 +2,15 @@
  * The API docs (README: API): /openapi renders in a real browser with the network held to
  * the service's own origin, showing the trigger's operation and its responses, under a content
  * security policy it never trips (scripts from the origin only, inline styles by nonce, never
- * framed), and the document at /openapi/json lints clean with Redocly's recommended rules.
+ * framed), with the package's version and license, Auth first and none of the viewer's buttons
+ * that need Scalar's hosted services; the document at /openapi/json lints clean with Redocly's
+ * recommended rules.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { version } from "../../package.json";
 import { browserInstalled, closeBrowser, openPage } from "../support/browser";
 import { runCommand } from "../support/command";
 import { createDeployment, type Deployment, TRIGGER } from "../support/e2e";
@@ -18,6 +21,8 @@ const root = join(import.meta.dir, "..", "..");
 let deployment: Deployment;
 let server: ServerProcess;
 let document: {
+  info: { version: string; license: { name: string; identifier: string } };
+  tags: { name: string; description: string }[];
   servers: { url: string }[];
   paths: Record<string, Record<string, Record<string, unknown>>>;
   components: { schemas?: Record<string, unknown>; securitySchemes: Record<string, unknown> };
@@ -111,6 +116,19 @@ describe("the OpenAPI document", () => {
     expect(text.split('"invalid credentials"').length - 1).toBe(1);
     expect(document.servers).toEqual([{ url: "/", description: "This server" }] as never);
   });
+
+  test("carries the package's version and license, and lists Auth first and Operations last", () => {
+    expect(document.info.version).toBe(version);
+    expect(document.info.license).toEqual({ name: "Apache 2.0", identifier: "Apache-2.0" });
+    const tags = document.tags.map((t) => t.name);
+    expect(tags[0]).toBe("Auth");
+    expect(tags.at(-1)).toBe("Operations");
+    for (const item of Object.values(document.paths)) {
+      for (const operation of Object.values(item) as { tags?: string[] }[]) {
+        for (const tag of operation.tags ?? []) expect(tags).toContain(tag);
+      }
+    }
+  });
 });
 
 /** The directives of a Content-Security-Policy header, by name. */
@@ -183,19 +201,17 @@ describe("the /openapi page's headers", () => {
 
 describe("the /openapi page", () => {
   test.skipIf(!browserInstalled)(
-    "renders offline from the service's own origin with the trigger's operation and its responses (needs /usr/bin/chromium)",
+    "renders offline from the service's own origin with the trigger's operation and its responses (needs chromium at CHROMIUM_PATH)",
     async () => {
       const session = await openPage(server.url);
       try {
         const { page } = session;
         await page.goto(`${server.url}/openapi`);
-        // The viewer's sidebar lists the operations by tag; open Auth, then the trigger.
+        // The viewer's sidebar lists the operations by tag, the first group (Auth) open.
         await page
-          .getByText("Open Group - Auth")
+          .getByRole("button", { name: /Trigger Password Reset/ })
           .first()
-          .waitFor({ state: "attached", timeout: 30_000 });
-        await page.getByRole("button", { name: /Auth/ }).first().click();
-        await page.getByText("Trigger Password Reset").first().click();
+          .click({ timeout: 30_000 });
         await page.getByText("Request body over 16 KiB").first().waitFor({ timeout: 30_000 });
         // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
         const text = await page.locator("body").innerText();
@@ -221,16 +237,16 @@ describe("the /openapi page", () => {
   );
 
   test.skipIf(!browserInstalled)(
-    "the viewer's client and dark mode work under the policy; markup-injected styles are refused (needs /usr/bin/chromium)",
+    "the viewer's client and dark mode work under the policy; markup-injected styles are refused (needs chromium at CHROMIUM_PATH)",
     async () => {
       const session = await openPage(server.url);
       try {
         const { page } = session;
         await page.goto(`${server.url}/openapi`);
         await page
-          .getByText("Open Group - Auth")
+          .getByRole("button", { name: /Trigger Password Reset/ })
           .first()
-          .waitFor({ state: "attached", timeout: 30_000 });
+          .waitFor({ timeout: 30_000 });
         // The viewer's own sheet is applied: the styled sidebar, not the browser's defaults.
         // (Expressions as strings: this file's `document` is the OpenAPI document.)
         const styled = await page.evaluate(
@@ -243,7 +259,11 @@ describe("the /openapi page", () => {
           .click();
         // The request client builds its editors' styles at run time, each a <style> of its own.
         await page
-          .getByRole("button", { name: /Test Request/i })
+          .getByRole("button", { name: /^Operations/ })
+          .first()
+          .click();
+        await page
+          .getByRole("button", { name: /Test Request \(get \/v1\/health\)/i })
           .first()
           .click();
         await page.getByRole("button", { name: /^Send/i }).first().waitFor({ timeout: 30_000 });
@@ -261,6 +281,50 @@ describe("the /openapi page", () => {
         await waitFor(() => cspViolations(session.errors).length > 0, {
           what: "the refused style reported",
         });
+      } finally {
+        await session.close();
+      }
+    },
+  );
+
+  test.skipIf(!browserInstalled)(
+    "shows the version and license, Auth first, and no button that needs Scalar's hosted services (needs chromium at CHROMIUM_PATH)",
+    async () => {
+      const session = await openPage(server.url);
+      try {
+        const { page } = session;
+        await page.goto(`${server.url}/openapi`);
+        const groups = page.getByRole("button", { name: /(Open|Close) Group/ });
+        await groups.first().waitFor({ timeout: 30_000 });
+        // The sidebar's footer and the introduction are drawn with the buttons in question.
+        await page.getByText("Powered by Scalar").first().waitFor({ timeout: 30_000 });
+        await page.getByText("Download OpenAPI Document").first().waitFor({ timeout: 30_000 });
+        const shown = (await groups.allInnerTexts()).map((t) => t.split("\n")[0]?.trim());
+        expect(shown).toEqual(document.tags.map((t) => t.name));
+
+        // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
+        const text = await page.locator("body").innerText();
+        expect(text).toContain(`v${version}`);
+        expect(text).toContain("Apache 2.0");
+        expect(text).not.toContain("Proprietary");
+        const controls = (
+          await page.locator("button, a, [role=button], [role=menuitem]").allInnerTexts()
+        ).map((t) => t.trim());
+        for (const hosted of [
+          "Ask AI",
+          "Generate MCP",
+          "Deploy",
+          "Share",
+          "Configure",
+          "Developer Tools",
+        ]) {
+          expect({ hosted, shown: controls.filter((c) => c.includes(hosted)) }).toEqual({
+            hosted,
+            shown: [],
+          });
+        }
+        expect(session.blocked).toEqual([]);
+        expect(session.errors).toEqual([]);
       } finally {
         await session.close();
       }

@@ -247,7 +247,7 @@ describe.skipIf(!onPostgres)(
   () => {
     const root = join(import.meta.dir, "..", "..");
     const cli = (...args: string[]) =>
-      Bun.spawnSync(["bun", "src/cli/audit-stats.ts", ...args], {
+      Bun.spawnSync(["bun", "--no-env-file", "src/cli/audit-stats.ts", ...args], {
         cwd: root,
         env: {
           PATH: process.env.PATH,

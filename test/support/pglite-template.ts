@@ -1,8 +1,9 @@
 /**
  * A migrated embedded database to start test databases from. Creating a PGlite cluster
  * (initdb) costs seconds of CPU; loading a dump of one costs a fraction. The dump is built once
- * per migration set and PGlite version and kept in the temp folder, shared by every test file
- * and every run until a migration changes.
+ * per migration set and PGlite version and kept in node_modules/.cache (gone with a fresh
+ * install, never in the temp folder), shared by every test file and every run until a migration
+ * changes.
  */
 import { createHash } from "node:crypto";
 import {
@@ -14,7 +15,6 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely } from "kysely";
@@ -38,8 +38,9 @@ function templateKey(): string {
 }
 
 const key = templateKey();
-const tarPath = join(tmpdir(), `reset-ledger-pglite-${key}.tar`);
-const dirPath = join(tmpdir(), `reset-ledger-pglite-${key}`);
+const cacheDir = join(root, "node_modules", ".cache", "reset-ledger");
+const tarPath = join(cacheDir, `pglite-${key}.tar`);
+const dirPath = join(cacheDir, `pglite-${key}`);
 
 async function build(): Promise<void> {
   const pglite = new PGlite();
@@ -49,6 +50,7 @@ async function build(): Promise<void> {
     const dump = await pglite.dumpDataDir("none");
     // Written aside and renamed: parallel test files never read half a dump.
     const partial = `${tarPath}.${process.pid}.${Date.now()}`;
+    mkdirSync(cacheDir, { recursive: true });
     writeFileSync(partial, new Uint8Array(await dump.arrayBuffer()));
     renameSync(partial, tarPath);
   } finally {

@@ -72,6 +72,9 @@ export function logLines(output: string): Record<string, unknown>[] {
   return lines;
 }
 
+/** The server as `npm start` runs it, but blind to a developer's `.env`: tests set their own. */
+export const SERVER = ["bun", "--no-env-file", "src/main.ts"];
+
 /** Free ports picked by the system for the API and the metrics listener, unless env says otherwise. */
 const serverEnv = (env: Record<string, string | undefined>) => ({
   PATH: process.env.PATH,
@@ -89,7 +92,7 @@ export async function startServer(
   env: Record<string, string | undefined>,
   options: { command?: string[] } = {},
 ): Promise<ServerProcess> {
-  const child = Bun.spawn(options.command ?? ["bun", "src/main.ts"], {
+  const child = Bun.spawn(options.command ?? SERVER, {
     cwd: root,
     env: serverEnv(env),
     stdin: "ignore",
@@ -142,7 +145,7 @@ export async function startServer(
 export async function startExpectingFailure(
   env: Record<string, string | undefined>,
 ): Promise<{ code: number; output: string }> {
-  const { code, stdout, stderr } = await runCommand(["bun", "src/main.ts"], {
+  const { code, stdout, stderr } = await runCommand(SERVER, {
     cwd: root,
     env: serverEnv(env),
   });
