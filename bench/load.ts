@@ -22,8 +22,10 @@ import { waitFor } from "../test/support/wait";
 import { table, writeSection } from "./report";
 import {
   ADMIN_URL,
+  backendsCpu,
   benchEmail,
   benchServerEnv,
+  cpuMs,
   createBenchDatabase,
   ensureTools,
   machineDescription,
@@ -35,61 +37,16 @@ import {
   seedUsers,
   sh,
   startPeer,
+  type WrkResult,
+  wrkTriggers,
 } from "./support";
 
 const USERS = 10_000;
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
-const CLK_TCK = 100;
 const WAKE_TRIGGERS = 400;
 
-interface WrkResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  /** Answers other than 2xx. */
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-
-function ms(value: string): number {
-  const m = value.match(/^([\d.]+)(us|ms|s|m)$/);
-  if (!m) return Number.NaN;
-  const n = Number(m[1]);
-  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
-}
-
-async function wrk(url: string, connections: number, seconds: number): Promise<WrkResult> {
-  const out = await sh(
-    [
-      "wrk",
-      "-t2",
-      `-c${connections}`,
-      `-d${seconds}s`,
-      "--timeout",
-      "2s",
-      "--latency",
-      "-s",
-      join(import.meta.dir, "trigger.lua"),
-      url,
-    ],
-    { env: { BENCH_USERS: String(USERS) } },
-  );
-  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0);
-  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
-  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
-  const socketErrors = socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0;
-  return {
-    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0),
-    p50: ms(out.match(/^\s*50%\s+(\S+)/m)?.[1] ?? ""),
-    p99: ms(out.match(/^\s*99%\s+(\S+)/m)?.[1] ?? ""),
-    requests,
-    non2xx,
-    errors: non2xx + socketErrors,
-    timeouts: Number(socket?.[4] ?? 0),
-  };
-}
+const wrk = (url: string, connections: number, seconds: number) =>
+  wrkTriggers(url, { connections, seconds, users: USERS });
 
 async function pgbench(
   url: string,
@@ -111,17 +68,6 @@ async function pgbench(
     tps: Number(out.match(/tps = ([\d.]+) \(without initial connection time\)/)?.[1] ?? 0),
     latency: Number(out.match(/latency average = ([\d.]+) ms/)?.[1] ?? Number.NaN),
   };
-}
-
-/** utime + stime of a process, in clock ticks; 0 when it is gone. */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
 }
 
 /** The highest peak resident memory (VmHWM) of these processes since the last reset, in MB. */
@@ -156,28 +102,20 @@ class CpuWindow {
     private readonly serverPids: number[],
   ) {}
 
-  private async backends(): Promise<number[]> {
-    const { rows } = await this.admin.query<{ pid: number }>(
-      "select pid from pg_stat_activity where datname = $1",
-      [this.database],
-    );
-    return rows.map((r) => r.pid);
-  }
-
   async start(): Promise<void> {
-    this.serverStart = new Map(this.serverPids.map((pid) => [pid, cpuTicks(pid)]));
-    this.backendsStart = new Map((await this.backends()).map((pid) => [pid, cpuTicks(pid)]));
+    this.serverStart = new Map(this.serverPids.map((pid) => [pid, cpuMs(pid)]));
+    this.backendsStart = await backendsCpu(this.admin, this.database);
   }
 
   /** Milliseconds of CPU used since start(): the server's and PostgreSQL's. */
   async stop(): Promise<{ serverMs: number; postgresMs: number }> {
-    let server = 0;
-    for (const [pid, start] of this.serverStart) server += cpuTicks(pid) - start;
-    let postgres = 0;
-    for (const pid of await this.backends()) {
-      postgres += cpuTicks(pid) - (this.backendsStart.get(pid) ?? 0);
+    let serverMs = 0;
+    for (const [pid, start] of this.serverStart) serverMs += cpuMs(pid) - start;
+    let postgresMs = 0;
+    for (const [pid, now] of await backendsCpu(this.admin, this.database)) {
+      postgresMs += now - (this.backendsStart.get(pid) ?? 0);
     }
-    return { serverMs: (server * 1000) / CLK_TCK, postgresMs: (postgres * 1000) / CLK_TCK };
+    return { serverMs, postgresMs };
   }
 }
 
