@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Page } from "playwright-core";
 import { browserInstalled, closeBrowser, openPage } from "../support/browser";
 import { runCommand } from "../support/command";
 import { createDeployment, type Deployment, TRIGGER } from "../support/e2e";
@@ -181,6 +182,12 @@ describe("the /openapi page's headers", () => {
   });
 });
 
+/** Loads /openapi and waits until the viewer has drawn its sidebar. */
+async function openViewer(page: Page): Promise<void> {
+  await page.goto(`${server.url}/openapi`);
+  await page.getByText("Open Group - Auth").first().waitFor({ state: "attached", timeout: 30_000 });
+}
+
 describe("the /openapi page", () => {
   test.skipIf(!browserInstalled)(
     "renders offline from the service's own origin with the trigger's operation and its responses (needs /usr/bin/chromium)",
@@ -188,12 +195,8 @@ describe("the /openapi page", () => {
       const session = await openPage(server.url);
       try {
         const { page } = session;
-        await page.goto(`${server.url}/openapi`);
+        await openViewer(page);
         // The viewer's sidebar lists the operations by tag; open Auth, then the trigger.
-        await page
-          .getByText("Open Group - Auth")
-          .first()
-          .waitFor({ state: "attached", timeout: 30_000 });
         await page.getByRole("button", { name: /Auth/ }).first().click();
         await page.getByText("Trigger Password Reset").first().click();
         await page.getByText("Request body over 16 KiB").first().waitFor({ timeout: 30_000 });
@@ -226,11 +229,7 @@ describe("the /openapi page", () => {
       const session = await openPage(server.url);
       try {
         const { page } = session;
-        await page.goto(`${server.url}/openapi`);
-        await page
-          .getByText("Open Group - Auth")
-          .first()
-          .waitFor({ state: "attached", timeout: 30_000 });
+        await openViewer(page);
         // The viewer's own sheet is applied: the styled sidebar, not the browser's defaults.
         // (Expressions as strings: this file's `document` is the OpenAPI document.)
         const styled = await page.evaluate(
