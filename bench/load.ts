@@ -10,7 +10,7 @@
  * loads, each with its CPU per trigger from /proc. Results go to BENCHMARKS.md.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { parseSecretKey } from "../src/config";
@@ -30,6 +30,7 @@ import {
   ensureTools,
   machineDescription,
   type PeerProcess,
+  peakRssMb,
   peerDir,
   percentile,
   resetStreamIn,
@@ -68,18 +69,6 @@ async function pgbench(
     tps: Number(out.match(/tps = ([\d.]+) \(without initial connection time\)/)?.[1] ?? 0),
     latency: Number(out.match(/latency average = ([\d.]+) ms/)?.[1] ?? Number.NaN),
   };
-}
-
-/** The highest peak resident memory (VmHWM) of these processes since the last reset, in MB. */
-function peakRss(pids: number[]): number {
-  let kb = 0;
-  for (const pid of pids) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      kb = Math.max(kb, Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0));
-    } catch {}
-  }
-  return Math.round(kb / 1024);
 }
 
 /** Starts a new peak-RSS window for a process (writing 5 to clear_refs resets VmHWM). */
@@ -265,7 +254,7 @@ async function measureService(
     await Bun.sleep(50);
   }
   const used = await cpu.stop();
-  const rssMb = peakRss(pids);
+  const rssMb = peakRssMb(pids);
   const counted = await statements?.read();
   const commits = (await settledCommits(admin, dbName)) - commitsBefore;
   const { rows: txs } = await client.query<{ n: string }>(
@@ -334,7 +323,7 @@ async function measurePeer(b: Bench, peer: RunningPeer, load: Load): Promise<Mea
     load: result,
     triggers: result.requests - result.non2xx,
     cpu: await cpu.stop(),
-    rssMb: peakRss([pid]),
+    rssMb: peakRssMb([pid]),
   };
 }
 

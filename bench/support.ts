@@ -180,10 +180,15 @@ export async function backendsCpu(
   return new Map(rows.map((r) => [r.pid, cpuMs(r.pid)]));
 }
 
-/** Peak resident memory of a process (VmHWM), in MB. */
-export function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0);
+/** The highest peak resident memory (VmHWM) of these processes since the last reset, in MB. */
+export function peakRssMb(pids: number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      kb = Math.max(kb, Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0));
+    } catch {}
+  }
   return Math.round(kb / 1024);
 }
 
