@@ -10,7 +10,7 @@
  * loads, each with its CPU per trigger from /proc. Results go to BENCHMARKS.md.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { parseSecretKey } from "../src/config";
@@ -22,12 +22,15 @@ import { waitFor } from "../test/support/wait";
 import { table, writeSection } from "./report";
 import {
   ADMIN_URL,
+  backendsCpu,
   benchEmail,
   benchServerEnv,
+  cpuMs,
   createBenchDatabase,
   ensureTools,
   machineDescription,
   type PeerProcess,
+  peakRssMb,
   peerDir,
   percentile,
   resetStreamIn,
@@ -35,61 +38,16 @@ import {
   seedUsers,
   sh,
   startPeer,
+  type WrkResult,
+  wrkTriggers,
 } from "./support";
 
 const USERS = 10_000;
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10);
-const CLK_TCK = 100;
 const WAKE_TRIGGERS = 400;
 
-interface WrkResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  /** Answers other than 2xx. */
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-
-function ms(value: string): number {
-  const m = value.match(/^([\d.]+)(us|ms|s|m)$/);
-  if (!m) return Number.NaN;
-  const n = Number(m[1]);
-  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
-}
-
-async function wrk(url: string, connections: number, seconds: number): Promise<WrkResult> {
-  const out = await sh(
-    [
-      "wrk",
-      "-t2",
-      `-c${connections}`,
-      `-d${seconds}s`,
-      "--timeout",
-      "2s",
-      "--latency",
-      "-s",
-      join(import.meta.dir, "trigger.lua"),
-      url,
-    ],
-    { env: { BENCH_USERS: String(USERS) } },
-  );
-  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0);
-  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
-  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
-  const socketErrors = socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0;
-  return {
-    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0),
-    p50: ms(out.match(/^\s*50%\s+(\S+)/m)?.[1] ?? ""),
-    p99: ms(out.match(/^\s*99%\s+(\S+)/m)?.[1] ?? ""),
-    requests,
-    non2xx,
-    errors: non2xx + socketErrors,
-    timeouts: Number(socket?.[4] ?? 0),
-  };
-}
+const wrk = (url: string, connections: number, seconds: number) =>
+  wrkTriggers(url, { connections, seconds, users: USERS });
 
 async function pgbench(
   url: string,
@@ -113,29 +71,6 @@ async function pgbench(
   };
 }
 
-/** utime + stime of a process, in clock ticks; 0 when it is gone. */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
-
-/** The highest peak resident memory (VmHWM) of these processes since the last reset, in MB. */
-function peakRss(pids: number[]): number {
-  let kb = 0;
-  for (const pid of pids) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      kb = Math.max(kb, Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0));
-    } catch {}
-  }
-  return Math.round(kb / 1024);
-}
-
 /** Starts a new peak-RSS window for a process (writing 5 to clear_refs resets VmHWM). */
 function resetPeakRss(pid: number): void {
   try {
@@ -156,28 +91,20 @@ class CpuWindow {
     private readonly serverPids: number[],
   ) {}
 
-  private async backends(): Promise<number[]> {
-    const { rows } = await this.admin.query<{ pid: number }>(
-      "select pid from pg_stat_activity where datname = $1",
-      [this.database],
-    );
-    return rows.map((r) => r.pid);
-  }
-
   async start(): Promise<void> {
-    this.serverStart = new Map(this.serverPids.map((pid) => [pid, cpuTicks(pid)]));
-    this.backendsStart = new Map((await this.backends()).map((pid) => [pid, cpuTicks(pid)]));
+    this.serverStart = new Map(this.serverPids.map((pid) => [pid, cpuMs(pid)]));
+    this.backendsStart = await backendsCpu(this.admin, this.database);
   }
 
   /** Milliseconds of CPU used since start(): the server's and PostgreSQL's. */
   async stop(): Promise<{ serverMs: number; postgresMs: number }> {
-    let server = 0;
-    for (const [pid, start] of this.serverStart) server += cpuTicks(pid) - start;
-    let postgres = 0;
-    for (const pid of await this.backends()) {
-      postgres += cpuTicks(pid) - (this.backendsStart.get(pid) ?? 0);
+    let serverMs = 0;
+    for (const [pid, start] of this.serverStart) serverMs += cpuMs(pid) - start;
+    let postgresMs = 0;
+    for (const [pid, now] of await backendsCpu(this.admin, this.database)) {
+      postgresMs += now - (this.backendsStart.get(pid) ?? 0);
     }
-    return { serverMs: (server * 1000) / CLK_TCK, postgresMs: (postgres * 1000) / CLK_TCK };
+    return { serverMs, postgresMs };
   }
 }
 
@@ -327,7 +254,7 @@ async function measureService(
     await Bun.sleep(50);
   }
   const used = await cpu.stop();
-  const rssMb = peakRss(pids);
+  const rssMb = peakRssMb(pids);
   const counted = await statements?.read();
   const commits = (await settledCommits(admin, dbName)) - commitsBefore;
   const { rows: txs } = await client.query<{ n: string }>(
@@ -396,7 +323,7 @@ async function measurePeer(b: Bench, peer: RunningPeer, load: Load): Promise<Mea
     load: result,
     triggers: result.requests - result.non2xx,
     cpu: await cpu.stop(),
-    rssMb: peakRss([pid]),
+    rssMb: peakRssMb([pid]),
   };
 }
 

@@ -7,19 +7,20 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import pg from "pg";
 import { passwordResetStreamPrefix } from "../events/password-reset";
 import { startFakeMailgun } from "../test/support/fake-mailgun";
 import { startServer } from "../test/support/server";
 import { table, writeSection } from "./report";
 import {
+  backendsCpu,
   benchServerEnv,
+  cpuMs,
   createBenchDatabase,
   ensureTools,
   machineDescription,
   seedUsers,
-  sh,
+  wrkTriggers,
 } from "./support";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 120);
@@ -36,48 +37,8 @@ function rssMb(pid: number): number {
 }
 
 /** wrk's rotating-email load on `users` emails from the `offset`-th seeded one. */
-async function wrk(url: string, seconds: number, users: number, offset: number) {
-  const out = await sh(
-    [
-      "wrk",
-      "-t2",
-      `-c${CONNECTIONS}`,
-      `-d${seconds}s`,
-      "--timeout",
-      "2s",
-      "-s",
-      join(import.meta.dir, "trigger.lua"),
-      url,
-    ],
-    { env: { BENCH_USERS: String(users), BENCH_USER_OFFSET: String(offset) } },
-  );
-  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
-  return {
-    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0),
-    errors:
-      Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0) +
-      (socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0),
-  };
-}
-
-/** utime + stime of a process, in ms (clock ticks of 10 ms); 0 once it is gone. */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU of the PostgreSQL backends serving the bench database, by backend. */
-async function backendsCpu(client: pg.Client): Promise<Map<number, number>> {
-  const { rows } = await client.query<{ pid: number }>(
-    "select pid from pg_stat_activity where datname = current_database()",
-  );
-  return new Map(rows.map((r) => [r.pid, cpuMs(r.pid)]));
-}
+const wrk = (url: string, seconds: number, users: number, offset: number) =>
+  wrkTriggers(url, { connections: CONNECTIONS, seconds, users, offset });
 
 async function eventCount(client: pg.Client): Promise<number> {
   const { rows } = await client.query<{ n: string }>("select count(*)::text as n from events");

@@ -100,10 +100,95 @@ export async function seedUsers(
   }
 }
 
-/** Peak resident memory of a process (VmHWM), in MB. */
-export function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0);
+export interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  /** Answers other than 2xx. */
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+/** wrk's duration ("850.12us", "1.20ms", "2.00s", "1.00m") in ms. */
+function ms(value: string): number {
+  const m = value.match(/^([\d.]+)(us|ms|s|m)$/);
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
+}
+
+/** wrk's rotating-email trigger load (trigger.lua) on `users` seeded emails from the `offset`-th. */
+export async function wrkTriggers(
+  url: string,
+  load: { connections: number; seconds: number; users: number; offset?: number },
+): Promise<WrkResult> {
+  const out = await sh(
+    [
+      "wrk",
+      "-t2",
+      `-c${load.connections}`,
+      `-d${load.seconds}s`,
+      "--timeout",
+      "2s",
+      "--latency",
+      "-s",
+      join(import.meta.dir, "trigger.lua"),
+      url,
+    ],
+    { env: { BENCH_USERS: String(load.users), BENCH_USER_OFFSET: String(load.offset ?? 0) } },
+  );
+  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0);
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const socketErrors = socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0;
+  return {
+    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0),
+    p50: ms(out.match(/^\s*50%\s+(\S+)/m)?.[1] ?? ""),
+    p99: ms(out.match(/^\s*99%\s+(\S+)/m)?.[1] ?? ""),
+    requests,
+    non2xx,
+    errors: non2xx + socketErrors,
+    timeouts: Number(socket?.[4] ?? 0),
+  };
+}
+
+// Linux's USER_HZ: /proc counts CPU time in ticks of 10 ms.
+const CLK_TCK = 100;
+
+/** utime + stime of a process, in ms; 0 once it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ms of each PostgreSQL backend serving `database` (the client's own when not named). */
+export async function backendsCpu(
+  client: pg.Client,
+  database?: string,
+): Promise<Map<number, number>> {
+  const { rows } = await client.query<{ pid: number }>(
+    "select pid from pg_stat_activity where datname = coalesce($1, current_database())",
+    [database ?? null],
+  );
+  return new Map(rows.map((r) => [r.pid, cpuMs(r.pid)]));
+}
+
+/** The highest peak resident memory (VmHWM) of these processes since the last reset, in MB. */
+export function peakRssMb(pids: number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      kb = Math.max(kb, Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0));
+    } catch {}
+  }
   return Math.round(kb / 1024);
 }
 

@@ -36,6 +36,18 @@ const timesOf = (row: {
 // A session opened against a password that has changed since is over, however it raced.
 const passwordUnchanged = sql<boolean>`users.password_changed_at is not distinct from sessions.password_changed_at`;
 
+/** Sessions with what sessionStatus reads of each (timesOf), their user joined. */
+const sessionsWithTimes = (ctx: AppContext) =>
+  ctx.db
+    .selectFrom("sessions")
+    .innerJoin("users", "users.id", "sessions.user_id")
+    .select([
+      "sessions.session_id",
+      "sessions.expires_at",
+      "sessions.last_used_at",
+      passwordUnchanged.as("password_unchanged"),
+    ]);
+
 /**
  * The caller behind a bearer token, if its session is live. A session found over (idle, expired,
  * or outlived by a password change) is ended now, its end recorded, and the caller refused.
@@ -47,18 +59,8 @@ export async function authenticate(
 ): Promise<Caller> {
   const token = authorization?.match(/^Bearer ([A-Za-z0-9_-]{20,200})$/)?.[1];
   if (!token) throw unauthorized();
-  const row = await ctx.db
-    .selectFrom("sessions")
-    .innerJoin("users", "users.id", "sessions.user_id")
-    .select([
-      "sessions.session_id",
-      "sessions.expires_at",
-      "sessions.last_used_at",
-      "users.id",
-      "users.sealed_email",
-      "users.created_at",
-      passwordUnchanged.as("password_unchanged"),
-    ])
+  const row = await sessionsWithTimes(ctx)
+    .select(["users.id", "users.sealed_email", "users.created_at"])
     .where("sessions.token_hash", "=", sessionTokenHash(ctx, token))
     .executeTakeFirst();
   if (!row) throw unauthorized();
@@ -149,18 +151,8 @@ export async function listSessions(
   const caller = await authenticate(ctx, authorization, client);
   const userId = caller.user.id;
   const now = Date.now();
-  const rows = await ctx.db
-    .selectFrom("sessions")
-    .innerJoin("users", "users.id", "sessions.user_id")
-    .select([
-      "sessions.session_id",
-      "sessions.created_at",
-      "sessions.expires_at",
-      "sessions.last_used_at",
-      "sessions.sealed_ip",
-      "sessions.sealed_user_agent",
-      passwordUnchanged.as("password_unchanged"),
-    ])
+  const rows = await sessionsWithTimes(ctx)
+    .select(["sessions.created_at", "sessions.sealed_ip", "sessions.sealed_user_agent"])
     .where("sessions.user_id", "=", userId)
     .orderBy("sessions.created_at", "desc")
     .execute();
@@ -189,14 +181,7 @@ export async function revokeSession(
   const caller = await authenticate(ctx, authorization, client);
   if (!isSessionId(sessionId)) throw new HttpError(400, "invalid session id");
   const userId = caller.user.id;
-  const row = await ctx.db
-    .selectFrom("sessions")
-    .innerJoin("users", "users.id", "sessions.user_id")
-    .select([
-      "sessions.expires_at",
-      "sessions.last_used_at",
-      passwordUnchanged.as("password_unchanged"),
-    ])
+  const row = await sessionsWithTimes(ctx)
     .where("sessions.session_id", "=", sessionId.toLowerCase())
     .where("sessions.user_id", "=", userId)
     .executeTakeFirst();
@@ -228,15 +213,7 @@ export async function endSessionsWith(
   metadata: Metadata,
 ): Promise<void> {
   const version = await ctx.store.streamVersion(write.streamId);
-  const rows = await ctx.db
-    .selectFrom("sessions")
-    .innerJoin("users", "users.id", "sessions.user_id")
-    .select([
-      "sessions.session_id",
-      "sessions.expires_at",
-      "sessions.last_used_at",
-      passwordUnchanged.as("password_unchanged"),
-    ])
+  const rows = await sessionsWithTimes(ctx)
     .where("sessions.user_id", "=", userId)
     .orderBy("sessions.created_at")
     .execute();

@@ -140,6 +140,7 @@ async function load<State, E extends Event>(
     });
     folded = foldRead(command, events as RecordedEvent<E>[], since);
   }
-  cache.set(streamId, command, folded);
+  // A kept state that no new event changed is already the newest entry (get moved it there).
+  if (folded !== kept) cache.set(streamId, command, folded);
   return folded;
 }

@@ -20,7 +20,13 @@ import type {
 import type { SessionEndReason, UserEvent } from "../../events/user";
 import { limits } from "../../src/rate-limits/gcra";
 import { otherCode } from "../support/audit";
-import { type BrowserSession, browserInstalled, closeBrowser, openPage } from "../support/browser";
+import {
+  type BrowserSession,
+  browserInstalled,
+  closeBrowser,
+  openPage,
+  pageFileHeaders,
+} from "../support/browser";
 import {
   codeOf,
   createDeployment,
@@ -150,15 +156,15 @@ async function searchAudit(page: Page, value: string, by?: "user_id"): Promise<v
 describe("GET /audit's headers", () => {
   test("every file of the page: a policy of its own origin only, never framed, no sniffing", async () => {
     for (const path of ["/audit", "/audit/audit.js", "/audit/audit.css"]) {
-      const res = await fetch(`${server.url}${path}`);
-      await res.arrayBuffer();
-      const policy = res.headers.get("content-security-policy") ?? "";
-      expect({
+      const { status, frameOptions, sniffing, policy } = await pageFileHeaders(
+        `${server.url}${path}`,
+      );
+      expect({ path, status, frameOptions, sniffing }).toEqual({
         path,
-        status: res.status,
-        frameOptions: res.headers.get("x-frame-options"),
-        sniffing: res.headers.get("x-content-type-options"),
-      }).toEqual({ path, status: 200, frameOptions: "DENY", sniffing: "nosniff" });
+        status: 200,
+        frameOptions: "DENY",
+        sniffing: "nosniff",
+      });
       expect(policy).toContain("frame-ancestors 'none'");
       expect(policy).toContain("script-src 'self';");
       expect(policy).not.toContain("unsafe-inline");

@@ -3,34 +3,23 @@
  * to the log once its own limit refuses it, and an IPv6 client is its /64 (an IPv4-mapped address
  * its IPv4 address) in every per-client limit and rule.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
 import { flushRefusals } from "../../src/password-reset/refusals";
 import { attemptsStreamOf } from "../../src/password-reset/service";
 import { limits } from "../../src/rate-limits/gcra";
-import { lastCodeTo, mapWithConcurrency, messagesTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIps, lastCodeTo, mapWithConcurrency, messagesTo, uniqueEmail } from "../support/e2e";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const AUDIT_TOKEN = "client-refusals-audit-token";
 const password = "Cl1ent-Passw0rd!";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({ ...mailgunEnv(fake), TRUST_PROXY: "1", AUDIT_TOKEN });
-});
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
-});
+const fixture = runtimeWithFakeMailgun({ TRUST_PROXY: "1", AUDIT_TOKEN });
 
-let ipCounter = 0;
-const freshIp = () => `198.18.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
+const freshIp = freshIps("198.18");
 let netCounter = 0;
 /** A /64 of its own: `host` picks an address in it. */
 const freshNet = () => {
@@ -38,16 +27,15 @@ const freshNet = () => {
   return (host: number) => `${net}::${host.toString(16)}`;
 };
 const from = (ip: string) => ({ "x-forwarded-for": ip });
-const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@example.com`;
 const trigger = (email: string, ip: string) =>
-  t.request("POST", "/v1/auth/password-reset/trigger", { email }, from(ip));
+  fixture.t.request("POST", "/v1/auth/password-reset/trigger", { email }, from(ip));
 const reset = (body: Record<string, string>, ip: string) =>
-  t.request("POST", "/v1/auth/password-reset/reset", body, from(ip));
+  fixture.t.request("POST", "/v1/auth/password-reset/reset", body, from(ip));
 const wrongCode = () => formatResetCode(generateResetCode());
 
 const eventCount = async () =>
-  (await sql<{ n: number }>`select count(*)::int as n from events`.execute(t.runtime.db)).rows[0]
-    ?.n ?? 0;
+  (await sql<{ n: number }>`select count(*)::int as n from events`.execute(fixture.t.runtime.db))
+    .rows[0]?.n ?? 0;
 
 /** Spends a client's trigger budget, each on a new unknown email. */
 async function spendTriggerBudget(ip: (i: number) => string) {
@@ -69,16 +57,16 @@ describe("refusals by a client's own limit are the client's, whatever emails it 
     );
     expect(statuses.filter((s) => s === 429)).toHaveLength(3000);
     // What a shutdown or the periodic sweep does: the running tallies go into the log.
-    await flushRefusals(t.runtime, 0);
+    await flushRefusals(fixture.t.runtime, 0);
     const added = (await eventCount()) - before;
     expect(added).toBeGreaterThanOrEqual(2);
     expect(added).toBeLessThanOrEqual(5);
 
     // All in the client's own stream: the first refusal logged, the others counted.
-    const stream = await attemptsStreamOf(t.runtime, attacker);
+    const stream = await attemptsStreamOf(fixture.t.runtime, attacker);
     const audit = await waitFor(
       async () => {
-        const res = await t.request(
+        const res = await fixture.t.request(
           "GET",
           "/v1/audit/events?type=PasswordResetRejected&type=PasswordResetRefusalsCounted&limit=1000",
           undefined,
@@ -101,7 +89,7 @@ describe("refusals by a client's own limit are the client's, whatever emails it 
     // The statistics count every refused request, counted ones included.
     const stats = await waitFor(
       async () => {
-        const res = await t.request("GET", "/v1/audit/stats?bucket=day", undefined, {
+        const res = await fixture.t.request("GET", "/v1/audit/stats?bucket=day", undefined, {
           authorization: `Bearer ${AUDIT_TOKEN}`,
         });
         expect(res.status).toBe(200);
@@ -119,12 +107,12 @@ describe("a client's tally runs an hour", () => {
   /** Moves the client's tally back in time, as an hour passing would. */
   const age = (stream: string, minutes: number) =>
     sql`update refusal_tallies set first_at = now() - ${`${minutes} minutes`}::interval
-        where stream_id = ${stream}`.execute(t.runtime.db);
+        where stream_id = ${stream}`.execute(fixture.t.runtime.db);
 
   test("refusals add two events an hour at most: the first refusal, then the hour's count", async () => {
     const client = freshIp();
     await spendTriggerBudget(() => client);
-    const stream = await attemptsStreamOf(t.runtime, client);
+    const stream = await attemptsStreamOf(fixture.t.runtime, client);
     const refuse = async (n: number) => {
       for (let i = 0; i < n; i++) {
         expect((await trigger(uniqueEmail("hour"), client)).status).toBe(429);
@@ -134,14 +122,16 @@ describe("a client's tally runs an hour", () => {
       (
         await sql<{
           n: number;
-        }>`select count(*)::int as n from events where stream_id = ${stream}`.execute(t.runtime.db)
+        }>`select count(*)::int as n from events where stream_id = ${stream}`.execute(
+          fixture.t.runtime.db,
+        )
       ).rows[0]?.n;
     await refuse(20);
     expect(await logged()).toBe(1);
 
     // Minutes later, neither the sweep nor further refusals log anything yet.
     await age(stream, 59);
-    await flushRefusals(t.runtime);
+    await flushRefusals(fixture.t.runtime);
     await refuse(20);
     expect(await logged()).toBe(1);
 
@@ -150,7 +140,7 @@ describe("a client's tally runs an hour", () => {
     await refuse(1);
     const { rows } = await sql<{ type: string; data: { refused?: number; limit?: string } }>`
       select type, data from events where stream_id = ${stream} order by stream_version`.execute(
-      t.runtime.db,
+      fixture.t.runtime.db,
     );
     expect(rows.map((r) => [r.type, r.data.limit, r.data.refused])).toEqual([
       ["PasswordResetRejected", "ip_hourly", undefined],
@@ -182,24 +172,26 @@ describe("an IPv6 client is its /64", () => {
   test("50 triggers for one person from 50 addresses of one /64 send that person the burst, not 50 emails", async () => {
     const email = uniqueEmail("victim");
     expect(
-      (await t.request("POST", "/v1/auth/register", { email, password }, from(freshIp()))).status,
+      (await fixture.t.request("POST", "/v1/auth/register", { email, password }, from(freshIp())))
+        .status,
     ).toBe(201);
     const host = freshNet();
     const statuses: number[] = [];
     for (let i = 1; i <= 50; i++) statuses.push((await trigger(email, host(i))).status);
     const { burst } = limits.triggerPerEmail;
     expect(statuses.filter((s) => s === 200)).toHaveLength(burst);
-    expect(messagesTo(fake, email)).toHaveLength(burst);
+    expect(messagesTo(fixture.fake, email)).toHaveLength(burst);
   });
 
   test("wrong codes from a /64 lock the code for the whole /64, not for the owner", async () => {
     const email = uniqueEmail("locked");
     const owner = freshIp();
     expect(
-      (await t.request("POST", "/v1/auth/register", { email, password }, from(owner))).status,
+      (await fixture.t.request("POST", "/v1/auth/register", { email, password }, from(owner)))
+        .status,
     ).toBe(201);
     expect((await trigger(email, owner)).status).toBe(200);
-    const code = lastCodeTo(fake, email);
+    const code = lastCodeTo(fixture.fake, email);
     const host = freshNet();
     for (let i = 1; i <= 5; i++) {
       expect(

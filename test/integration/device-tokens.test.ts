@@ -5,32 +5,20 @@
  * that guesses wrong too often is locked on its own. Tokens are stored only as keyed hashes, and
  * a password reset or an erasure ends them.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { limits } from "../../src/rate-limits/gcra";
-import { lastCodeTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
+import { freshIps, lastCodeTo, uniqueEmail } from "../support/e2e";
 import type { HttpAnswer } from "../support/http";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 
 const AUDIT_TOKEN = "device-tokens-test-audit-token-0123";
 const password = "Dev1ce-Passw0rd!";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({ ...mailgunEnv(fake), TRUST_PROXY: "1", AUDIT_TOKEN });
-});
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
-});
+const fixture = runtimeWithFakeMailgun({ TRUST_PROXY: "1", AUDIT_TOKEN });
 
-let ipCounter = 0;
-const freshIp = () => `198.19.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
-const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@example.com`;
+const freshIp = freshIps("198.19");
 const wrong = (i: number) => `Wr0ng-${i}-Passw0rd!`;
 
 function login(email: string, pass: string, deviceToken?: string, ip = freshIp()) {
@@ -38,12 +26,12 @@ function login(email: string, pass: string, deviceToken?: string, ip = freshIp()
     deviceToken === undefined
       ? { email, password: pass }
       : { email, password: pass, device_token: deviceToken };
-  return t.request("POST", "/v1/auth/login", body, { "x-forwarded-for": ip });
+  return fixture.t.request("POST", "/v1/auth/login", body, { "x-forwarded-for": ip });
 }
 
 async function registered(tag: string): Promise<{ email: string; userId: string }> {
   const email = uniqueEmail(tag);
-  const res = await t.request(
+  const res = await fixture.t.request(
     "POST",
     "/v1/auth/register",
     { email, password },
@@ -98,7 +86,7 @@ describe("strangers cannot lock the owner out", () => {
     expect(body.user.email).toBe(email);
     // The device keeps its token: the same one comes back, renewed.
     expect(body.device_token).toBe(device);
-    const me = await t.request("GET", "/v1/auth/me", undefined, {
+    const me = await fixture.t.request("GET", "/v1/auth/me", undefined, {
       authorization: `Bearer ${body.token}`,
     });
     expect(me.status).toBe(200);
@@ -124,7 +112,7 @@ describe("strangers cannot lock the owner out", () => {
   test("a device_token that is not a string: 400", async () => {
     const { email } = await registered("typed");
     for (const token of [123, null, ["x"], { a: 1 }, true]) {
-      const res = await t.request("POST", "/v1/auth/login", {
+      const res = await fixture.t.request("POST", "/v1/auth/login", {
         email,
         password,
         device_token: token,
@@ -174,13 +162,13 @@ describe("device tokens at rest and at the end", () => {
     const device = await deviceOf(email);
     const { rows } = await sql<{ token_hash: string; user_id: string }>`
       select token_hash, user_id from device_tokens where user_id = ${userId}`.execute(
-      t.runtime.db,
+      fixture.t.runtime.db,
     );
     expect(rows.length).toBe(1);
     expect(rows[0]?.token_hash).not.toBe(device);
     const { rows: anywhere } = await sql<{ n: number }>`
       select count(*)::int as n from events where data::text like ${`%${device}%`}`.execute(
-      t.runtime.db,
+      fixture.t.runtime.db,
     );
     expect(anywhere[0]?.n).toBe(0);
   });
@@ -188,7 +176,7 @@ describe("device tokens at rest and at the end", () => {
   test("a password reset ends them: the old device is a stranger again", async () => {
     const { email, userId } = await registered("reset");
     const device = await deviceOf(email);
-    const trigger = await t.request(
+    const trigger = await fixture.t.request(
       "POST",
       "/v1/auth/password-reset/trigger",
       { email },
@@ -196,10 +184,10 @@ describe("device tokens at rest and at the end", () => {
     );
     expect(trigger.status).toBe(200);
     const newPassword = "N3w-Dev1ce-Passw0rd!";
-    const reset = await t.request(
+    const reset = await fixture.t.request(
       "POST",
       "/v1/auth/password-reset/reset",
-      { code: lastCodeTo(fake, email), new_password: newPassword },
+      { code: lastCodeTo(fixture.fake, email), new_password: newPassword },
       { "x-forwarded-for": freshIp() },
     );
     expect(reset.status).toBe(200);
@@ -216,19 +204,24 @@ describe("device tokens at rest and at the end", () => {
     const { rows: windows } = await sql<{ n: number }>`
       select count(*)::int as n from rate_windows
       where key in (select 'login-device:' || device_id from device_tokens where user_id = ${userId})`.execute(
-      t.runtime.db,
+      fixture.t.runtime.db,
     );
     expect(windows[0]?.n).toBe(1);
     const { rows: ids } = await sql<{ device_id: string }>`
-      select device_id from device_tokens where user_id = ${userId}`.execute(t.runtime.db);
-    const erased = await t.request("DELETE", `/v1/audit/users/${userId}/personal-data`, undefined, {
-      authorization: `Bearer ${AUDIT_TOKEN}`,
-    });
+      select device_id from device_tokens where user_id = ${userId}`.execute(fixture.t.runtime.db);
+    const erased = await fixture.t.request(
+      "DELETE",
+      `/v1/audit/users/${userId}/personal-data`,
+      undefined,
+      {
+        authorization: `Bearer ${AUDIT_TOKEN}`,
+      },
+    );
     expect(erased.status).toBe(204);
     expect(await deviceRows(userId)).toBe(0);
     const { rows: left } = await sql<{ n: number }>`
       select count(*)::int as n from rate_windows where key = ${`login-device:${ids[0]?.device_id}`}`.execute(
-      t.runtime.db,
+      fixture.t.runtime.db,
     );
     expect(left[0]?.n).toBe(0);
   });
@@ -236,6 +229,8 @@ describe("device tokens at rest and at the end", () => {
 
 async function deviceRows(userId: string): Promise<number> {
   const { rows } = await sql<{ n: number }>`
-    select count(*)::int as n from device_tokens where user_id = ${userId}`.execute(t.runtime.db);
+    select count(*)::int as n from device_tokens where user_id = ${userId}`.execute(
+    fixture.t.runtime.db,
+  );
   return Number(rows[0]?.n ?? 0);
 }

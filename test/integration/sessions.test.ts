@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { AuditEvent } from "../../src/audit/model";
 import { auditApi, waitForAuditHorizon } from "../support/audit";
-import { lastCodeTo } from "../support/e2e";
+import { freshIps, lastCodeTo, uniqueEmail } from "../support/e2e";
 import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
 import type { HttpAnswer } from "../support/http";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
@@ -36,9 +36,7 @@ afterAll(async () => {
   await fake?.stop();
 });
 
-let ipCounter = 0;
-const freshIp = () => `203.0.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
-const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@example.com`;
+const freshIp = freshIps("203.0");
 
 interface Client {
   ip: string;

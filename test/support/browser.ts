@@ -76,3 +76,16 @@ export async function closeBrowser(): Promise<void> {
   await shared?.close();
   shared = undefined;
 }
+
+/** One file of a page fetched whole: its status and the headers that keep it to its own origin. */
+export async function pageFileHeaders(url: string) {
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  return {
+    status: res.status,
+    frameOptions: res.headers.get("x-frame-options"),
+    sniffing: res.headers.get("x-content-type-options"),
+    cache: res.headers.get("cache-control"),
+    policy: res.headers.get("content-security-policy") ?? "",
+  };
+}

@@ -115,6 +115,15 @@ export function uniqueEmail(tag: string): string {
   return `${tag}-${randomBytes(5).toString("hex")}@example.com`;
 }
 
+/** Fresh client addresses `prefix.x.y`, one per call, for tests that count per-client limits. */
+export function freshIps(prefix: string): () => string {
+  let counter = 0;
+  return () => {
+    counter += 1;
+    return `${prefix}.${Math.floor(counter / 250)}.${(counter % 250) + 1}`;
+  };
+}
+
 export async function register(baseUrl: string, email: string): Promise<{ id: string }> {
   const res = await postJson(`${baseUrl}${REGISTER}`, { email, password: PASSWORD });
   expect({ email, status: res.status }).toEqual({ email, status: 201 });

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
@@ -5,6 +6,7 @@ import type { AppContext } from "../../src/context";
 import { createLogger, type Logger } from "../../src/log";
 import { createRuntime, type RuntimeOptions } from "../../src/runtime";
 import { createTestDatabase, type TestDatabase } from "./database";
+import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "./fake-mailgun";
 import { appClient, type Send } from "./http";
 
 export interface TestRuntime {
@@ -51,4 +53,23 @@ export async function createTestRuntime(
       await testDb.drop().catch(() => {});
     },
   };
+}
+
+export interface MailgunRuntime {
+  readonly t: TestRuntime;
+  readonly fake: FakeMailgun;
+}
+
+/** A test file's fake Mailgun and a runtime sending through it: up in beforeAll, down in afterAll. */
+export function runtimeWithFakeMailgun(env: Record<string, string> = {}): MailgunRuntime {
+  const fixture = {} as { t: TestRuntime; fake: FakeMailgun };
+  beforeAll(async () => {
+    fixture.fake = await startFakeMailgun();
+    fixture.t = await createTestRuntime({ ...mailgunEnv(fixture.fake), ...env });
+  });
+  afterAll(async () => {
+    await fixture.t?.close();
+    await fixture.fake?.stop();
+  });
+  return fixture;
 }
