@@ -54,7 +54,8 @@ export type PasswordChangedNoticeFailed = EmailFailed<"PasswordChangedNoticeFail
 /** The provider's reports on a sent notice, as for reset emails. */
 export type PasswordChangedNoticeReport = DeliveryReport<"PasswordChangedNotice", Notice>;
 
-export type PersonalDataErased = Event<"PersonalDataErased", { userId: string }>;
+/** `erasedBy`: the name of the audit token that erased (absent on erasures before named tokens). */
+export type PersonalDataErased = Event<"PersonalDataErased", { userId: string; erasedBy?: string }>;
 
 export type UserEvent =
   | UserRegistered

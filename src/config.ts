@@ -5,6 +5,17 @@ export type UnknownEmailPolicy = "reveal" | "conceal";
 export const NODE_ENVS = ["production", "development", "test"] as const;
 export type NodeEnv = (typeof NODE_ENVS)[number];
 
+/** `read`: events, stats, exports and the page; `erase` also erases personal data. */
+export const AUDIT_SCOPES = ["read", "erase"] as const;
+export type AuditScope = (typeof AUDIT_SCOPES)[number];
+
+/** One audit API token; its name, never the token, is what the log records of who acted. */
+export interface AuditToken {
+  name: string;
+  scope: AuditScope;
+  token: string;
+}
+
 export interface MailgunConfig {
   apiKey: string;
   domain: string;
@@ -33,9 +44,10 @@ export interface Config {
   rateLimits: boolean;
   /** How many proxies in front append to X-Forwarded-For (0: the socket's address is the client). */
   trustProxy: number;
-  auditToken: string | undefined;
-  /** Mailgun's HTTP webhook signing key; undefined turns the delivery webhook off (503). */
-  webhookSigningKey: string | undefined;
+  /** Every token the audit API accepts (AUDIT_TOKENS, and AUDIT_TOKEN as `default`); none: off. */
+  auditTokens: AuditToken[];
+  /** Mailgun's HTTP webhook signing keys (two while it is rotated); none turns the webhook off (503). */
+  webhookSigningKeys: string[];
   /** Server processes sharing the port; more than one needs PostgreSQL. */
   workers: number;
   /** A session unused this long is over, within its absolute 24 hours. */
@@ -159,6 +171,70 @@ function optionalPort(env: Env, name: string, fallback: number): number | undefi
   return integer(env, name, fallback, 0, 65535);
 }
 
+const TOKEN_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/** Printable ASCII without spaces or commas: what a bearer header and the list can carry. */
+const TOKEN_TEXT = /^[\x21-\x2b\x2d-\x7e]+$/;
+
+/**
+ * AUDIT_TOKENS (`name:scope:token,…`) and AUDIT_TOKEN (one token named `default` with both
+ * scopes), merged. Errors name the entry by position or name, never by its token.
+ */
+function auditTokens(env: Env): AuditToken[] {
+  const tokens: AuditToken[] = [];
+  const single = read(env, "AUDIT_TOKEN");
+  if (single !== undefined) {
+    if (single.length < 16) throw new ConfigError("AUDIT_TOKEN", "must be at least 16 characters");
+    tokens.push({ name: "default", scope: "erase", token: single });
+  }
+  const list = read(env, "AUDIT_TOKENS");
+  if (list === undefined) return tokens;
+  const bad = (problem: string) => new ConfigError("AUDIT_TOKENS", problem);
+  list.split(",").forEach((raw, index) => {
+    const entry = raw.trim();
+    const at = `entry ${index + 1}`;
+    const parts = entry.split(":");
+    if (parts.length < 3 || parts[0] === "") {
+      throw bad(`${at} is not name:scope:token`);
+    }
+    const [name = "", scope = "", ...rest] = parts;
+    const token = rest.join(":");
+    if (!TOKEN_NAME.test(name)) {
+      throw bad(`${at}: a name is 1 to 64 letters, digits, dots, dashes or underscores`);
+    }
+    if (!(AUDIT_SCOPES as readonly string[]).includes(scope)) {
+      throw bad(`token "${name}": scope must be read or erase`);
+    }
+    if (token.length < 16) throw bad(`token "${name}" must be at least 16 characters`);
+    if (!TOKEN_TEXT.test(token)) {
+      throw bad(`token "${name}" may hold printable characters only, no spaces`);
+    }
+    const same = tokens.find((t) => t.name === name);
+    if (same !== undefined) {
+      throw bad(
+        same.name === "default" && single !== undefined
+          ? `the name "default" is AUDIT_TOKEN's`
+          : `the name "${name}" is given twice`,
+      );
+    }
+    const twin = tokens.find((t) => t.token === token);
+    if (twin !== undefined) throw bad(`tokens "${twin.name}" and "${name}" are the same`);
+    tokens.push({ name, scope: scope as AuditScope, token });
+  });
+  return tokens;
+}
+
+/** One key, or two while Mailgun's is rotated. */
+function webhookSigningKeys(env: Env, name: string): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  const keys = raw.split(",").map((key) => key.trim());
+  if (keys.some((key) => key === "")) throw new ConfigError(name, "an empty key in the list");
+  if (keys.length > 2) {
+    throw new ConfigError(name, `at most two keys (the new one and the old), got ${keys.length}`);
+  }
+  return keys;
+}
+
 /** Accepts hex (64+ digits) or base64 (44+ chars); either must decode to at least 32 bytes. */
 export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
   let bytes: Uint8Array | undefined;
@@ -212,10 +288,7 @@ export function loadConfig(
     throw new ConfigError("MAIL_FROM", "expected an email address");
   }
 
-  const auditToken = read(env, "AUDIT_TOKEN");
-  if (auditToken !== undefined && auditToken.length < 16) {
-    throw new ConfigError("AUDIT_TOKEN", "must be at least 16 characters");
-  }
+  const audit = auditTokens(env);
   const metricsToken = read(env, "METRICS_TOKEN");
   if (metricsToken !== undefined && metricsToken.length < 16) {
     throw new ConfigError("METRICS_TOKEN", "must be at least 16 characters");
@@ -255,8 +328,8 @@ export function loadConfig(
     unknownEmail: oneOf(env, "RESET_UNKNOWN_EMAIL", ["reveal", "conceal"], "reveal"),
     rateLimits: flag(env, "RATE_LIMITS", true),
     trustProxy: trustedHops(env, "TRUST_PROXY"),
-    auditToken,
-    webhookSigningKey: read(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
+    auditTokens: audit,
+    webhookSigningKeys: webhookSigningKeys(env, "MAILGUN_WEBHOOK_SIGNING_KEY"),
     workers,
     sessionIdleSeconds: integer(env, "SESSION_IDLE_SECONDS", 1800, 1, 86_400),
     metricsPort: optionalPort(env, "METRICS_PORT", 9464),

@@ -51,6 +51,7 @@ const SECRET_FIELDS = [
   "secretKey",
   "apiKey",
   "auditToken",
+  "auditTokens",
   "databaseUrl",
 ];
 const REDACT_PATHS = SECRET_FIELDS.flatMap((name) => [name, `*.${name}`]);

@@ -1,10 +1,10 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
+import type { AuditToken } from "../config";
 import type { AppContext } from "../context";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { apiError, jsonResponse, tooManyRequestsResponse } from "../http/openapi";
 import { clientIpOf, requestIdOf } from "../http/request";
-import { constantTimeEqual } from "../privacy";
 import { limits } from "../rate-limits/gcra";
 import { clientLimitKey, refundWindow, takeWindow } from "../rate-limits/store";
 import { CSV_HEADER, type ExportFormat, exportLine, exportTypes } from "./export";
@@ -18,29 +18,33 @@ import {
 } from "./model";
 import { erasePersonalData, queryAuditEvents } from "./service";
 import { auditStats, parseStatsQuery } from "./stats";
+import { auditTokenMatcher } from "./tokens";
+
+type Authorize = (request: Request, server: Server<unknown> | null) => Promise<AuditToken>;
 
 /**
- * Bearer AUDIT_TOKEN, compared in constant time; the API is off when no token is configured.
- * Wrong or missing tokens are limited per client address, and while that limit refuses, the
- * right token is refused too, so a guesser learns nothing from the answer to a lucky guess.
+ * A bearer token among the configured ones, compared in constant time; the API is off when
+ * none is configured. Wrong or missing tokens are limited per client address, and while that
+ * limit refuses, a right token is refused too, so a guesser learns nothing from the answer to
+ * a lucky guess. Answers the token presented, for its scope and its name.
  */
-async function authorize(
-  ctx: AppContext,
-  request: Request,
-  server: Server<unknown> | null,
-): Promise<void> {
-  const expected = ctx.config.auditToken;
-  if (expected === undefined) throw new HttpError(503, "audit api disabled");
-  const ip = clientIpOf(request, server, ctx.config.trustProxy);
-  const key = clientLimitKey(ctx.keyring, "audit-auth-ip", ip);
-  // Every check holds a hit until the token proves right, so concurrent guesses cannot outrun it.
-  const hit = ctx.config.rateLimits
-    ? await takeWindow(ctx.db, key, limits.failedAuditAuthPerIp)
-    : undefined;
-  if (hit?.allowed === false) throw tooManyRequests(hit.retryAfterMs / 1000);
-  const given = request.headers.get("authorization")?.match(/^Bearer (.+)$/)?.[1] ?? "";
-  if (!constantTimeEqual(given, expected)) throw new HttpError(401, "unauthorized");
-  if (hit) await refundWindow(ctx.db, key, hit);
+function authorizer(ctx: AppContext): Authorize {
+  const match = auditTokenMatcher(ctx.config.auditTokens);
+  return async (request, server) => {
+    if (ctx.config.auditTokens.length === 0) throw new HttpError(503, "audit api disabled");
+    const ip = clientIpOf(request, server, ctx.config.trustProxy);
+    const key = clientLimitKey(ctx.keyring, "audit-auth-ip", ip);
+    // Every check holds a hit until the token proves right, so concurrent guesses cannot outrun it.
+    const hit = ctx.config.rateLimits
+      ? await takeWindow(ctx.db, key, limits.failedAuditAuthPerIp)
+      : undefined;
+    if (hit?.allowed === false) throw tooManyRequests(hit.retryAfterMs / 1000);
+    const given = request.headers.get("authorization")?.match(/^Bearer (.+)$/)?.[1] ?? "";
+    const token = match(given);
+    if (token === undefined) throw new HttpError(401, "unauthorized");
+    if (hit) await refundWindow(ctx.db, key, hit);
+    return token;
+  };
 }
 
 const auditEventSchema = {
@@ -78,7 +82,7 @@ const exampleEvent = {
 const authErrors = {
   "401": jsonResponse("Missing or wrong token", apiError("unauthorized")),
   "429": tooManyRequestsResponse,
-  "503": jsonResponse("No AUDIT_TOKEN configured", apiError("audit api disabled")),
+  "503": jsonResponse("No audit token configured", apiError("audit api disabled")),
 };
 
 function exportFormat(values: string[] | undefined): ExportFormat | undefined {
@@ -132,11 +136,12 @@ async function exportResponse(
 }
 
 export function auditRoutes(ctx: AppContext) {
+  const authorize = authorizer(ctx);
   return new Elysia({ name: "audit" })
     .get(
       "/v1/audit/events",
       async ({ request, server }) => {
-        await authorize(ctx, request, server);
+        await authorize(request, server);
         const params = queryParams(new URL(request.url));
         const filters = parseAuditQuery(params);
         const format = exportFormat(params.format);
@@ -204,7 +209,7 @@ export function auditRoutes(ctx: AppContext) {
     .get(
       "/v1/audit/stats",
       async ({ request, server, set }) => {
-        await authorize(ctx, request, server);
+        await authorize(request, server);
         const query = parseStatsQuery(queryParams(new URL(request.url)));
         set.headers["cache-control"] = "no-store";
         return auditStats(ctx, query);
@@ -272,9 +277,10 @@ export function auditRoutes(ctx: AppContext) {
     .delete(
       "/v1/audit/users/:user_id/personal-data",
       async ({ request, server, params, set }) => {
-        await authorize(ctx, request, server);
+        const token = await authorize(request, server);
+        if (token.scope !== "erase") throw new HttpError(403, "forbidden");
         if (!isUuid(params.user_id)) throw new HttpError(400, "invalid user id");
-        await erasePersonalData(ctx, params.user_id.toLowerCase(), {
+        await erasePersonalData(ctx, params.user_id.toLowerCase(), token.name, {
           requestId: requestIdOf(request),
         });
         set.status = 204;
@@ -284,12 +290,13 @@ export function auditRoutes(ctx: AppContext) {
           tags: ["Audit"],
           summary: "Erase a user's personal data",
           description:
-            "Destroys the user's data key and account row and records PersonalDataErased. The events stay; their personal data becomes unreadable.",
+            "Destroys the user's data key and account row and records PersonalDataErased with the name of the token that erased (`erasedBy`). The events stay; their personal data becomes unreadable. Needs a token with the `erase` scope.",
           operationId: "erasePersonalData",
           security: [{ bearer: [] }],
           responses: {
             "204": { description: "Erased (or already erased)" },
             "400": jsonResponse("Not a user id", apiError("invalid user id")),
+            "403": jsonResponse("A token with the read scope only", apiError("forbidden")),
             "404": jsonResponse("No such user", apiError("user not found")),
             ...authErrors,
           },
@@ -302,7 +309,7 @@ export function auditRoutes(ctx: AppContext) {
         // Asked by the auditors' page before any token: it spends no attempt of the limit, and
         // tells no more than the 503 every audit route answers anyone when the API is off.
         set.headers["cache-control"] = "no-store";
-        return { enabled: ctx.config.auditToken !== undefined };
+        return { enabled: ctx.config.auditTokens.length > 0 };
       },
       { detail: { hide: true } },
     );

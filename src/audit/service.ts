@@ -139,11 +139,13 @@ async function streamsOfUser(db: AuditContext["db"], userId: string): Promise<st
  * Crypto-shredding: the user's data key and account row go, PersonalDataErased is appended;
  * the events stay byte for byte, their sealed personal data now unreadable. The rows derived
  * from the user go in the same transaction, and the email gets a fresh reset stream, so no
- * query by the address reaches the erased history. Idempotent.
+ * query by the address reaches the erased history. Idempotent. `erasedBy` names the audit
+ * token that asked, never the token itself.
  */
 export async function erasePersonalData(
   ctx: AuditContext,
   userId: string,
+  erasedBy: string,
   metadata: { requestId: string },
 ): Promise<void> {
   const streamId = userStreamId(userId);
@@ -161,7 +163,7 @@ export async function erasePersonalData(
         events: [
           {
             type: "PersonalDataErased",
-            data: { userId },
+            data: { userId, erasedBy },
             metadata: { ...metadata, correlationId: metadata.requestId },
           },
         ],

@@ -27,12 +27,12 @@ export function parseOptions<O extends ParseArgsOptionsConfig>(options: O, usage
 
 /**
  * The log as the terminal reads it: DATABASE_URL, or the embedded database when no server holds
- * it. The HTTP API's token plays no part here.
+ * it. The HTTP API's tokens play no part here.
  */
 export async function openLog(): Promise<CoreContext> {
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig({ ...process.env, AUDIT_TOKEN: undefined });
+    config = loadConfig({ ...process.env, AUDIT_TOKEN: undefined, AUDIT_TOKENS: undefined });
   } catch (error) {
     fail(error instanceof ConfigError ? `configuration error: ${error.message}` : String(error));
   }

@@ -42,7 +42,7 @@ const documentation = {
         type: "http",
         scheme: "bearer",
         description:
-          "A session token on /v1/auth/me, logout and sessions, or AUDIT_TOKEN on /v1/audit",
+          "A session token on /v1/auth/me, logout and sessions, or an audit token (AUDIT_TOKENS, AUDIT_TOKEN) on /v1/audit",
       },
     },
   },

@@ -166,7 +166,9 @@ export function settingsInForce(config: Config): Record<string, unknown> {
     unknownEmail: config.unknownEmail,
     rateLimits: config.rateLimits,
     trustProxy: config.trustProxy,
-    auditApi: config.auditToken !== undefined,
+    auditApi: config.auditTokens.length > 0,
+    // Names and scopes only: which tokens a rotation left in force.
+    auditTokenNames: config.auditTokens.map((t) => `${t.name}:${t.scope}`),
     metricsAuth: config.metricsToken === undefined ? "none" : "bearer",
     shutdownGraceMs: config.shutdownGraceMs,
     secretKey:

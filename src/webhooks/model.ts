@@ -49,12 +49,17 @@ export const signatureOf = (key: string, timestamp: string, token: string) =>
     .update(timestamp + token)
     .digest("hex");
 
-/** Signed under `key` (constant-time) and within MAX_SKEW_MS of `nowMs`. */
-export function isAuthentic(key: string, s: WebhookSignature, nowMs: number): boolean {
-  const signed = constantTimeEqual(
-    s.signature.toLowerCase(),
-    signatureOf(key, s.timestamp, s.token),
-  );
+/**
+ * Signed under one of `keys` (two while Mailgun's is rotated), each compared in constant time
+ * and every one compared, and within MAX_SKEW_MS of `nowMs`.
+ */
+export function isAuthentic(keys: readonly string[], s: WebhookSignature, nowMs: number): boolean {
+  const given = s.signature.toLowerCase();
+  let signed = false;
+  for (const key of keys) {
+    const equal = constantTimeEqual(given, signatureOf(key, s.timestamp, s.token));
+    signed = signed || equal;
+  }
   return signed && Math.abs(nowMs - Number(s.timestamp) * 1000) <= MAX_SKEW_MS;
 }
 

@@ -49,7 +49,7 @@ export function webhookRoutes(ctx: AppContext) {
         tags: ["Webhooks"],
         summary: "Mailgun delivery report",
         description:
-          "Mailgun's webhook for a sent email: appends PasswordResetEmailDelivered, …Bounced (failed, permanent), …Deferred (failed, temporary) or …Complained to that email's stream (PasswordChangedNotice… for the password-changed notice). Signed with MAILGUN_WEBHOOK_SIGNING_KEY; stale (over 5 minutes) or replayed signatures are refused.",
+          "Mailgun's webhook for a sent email: appends PasswordResetEmailDelivered, …Bounced (failed, permanent), …Deferred (failed, temporary) or …Complained to that email's stream (PasswordChangedNotice… for the password-changed notice). Signed with MAILGUN_WEBHOOK_SIGNING_KEY (either of its two keys while Mailgun's is rotated); stale (over 5 minutes) or replayed signatures are refused.",
         operationId: "mailgunWebhook",
         requestBody: jsonBody(webhookSchema),
         responses: {

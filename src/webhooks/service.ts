@@ -27,10 +27,10 @@ export async function receiveMailgunWebhook(
   metadata: { requestId: string },
   now: number = Date.now(),
 ): Promise<WebhookResult> {
-  const key = ctx.config.webhookSigningKey;
-  if (key === undefined) throw new HttpError(503, "webhooks disabled");
+  const keys = ctx.config.webhookSigningKeys;
+  if (keys.length === 0) throw new HttpError(503, "webhooks disabled");
   const signature = parseSignature(body);
-  if (signature === undefined || !isAuthentic(key, signature, now)) throw invalidSignature();
+  if (signature === undefined || !isAuthentic(keys, signature, now)) throw invalidSignature();
   const report = parseReport(body["event-data"]);
   if (report === undefined) throw invalidBody();
 

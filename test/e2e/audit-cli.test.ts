@@ -296,6 +296,10 @@ describe("the CLI prints what the API answers", () => {
     const res = await cli(["--json", "--user-id", alice.userId]);
     expect(res.code).toBe(0);
     expect(ndjson(res.stdout)).toEqual(afterErasure);
+    // Who erased: AUDIT_TOKEN's name, in the JSON and in the table.
+    expect(afterErasure.at(-1)?.data).toEqual({ userId: alice.userId, erasedBy: "default" });
+    const table = await cli(["--user-id", alice.userId, "--type", "PersonalDataErased"]);
+    expect(table.stdout).toContain("erasedBy=default");
     const bobs = await cli(["--json", "--email", BOB]);
     expect(ndjson(bobs.stdout)).toEqual(bobAfter);
     expect(JSON.stringify(ndjson(res.stdout))).not.toContain(ALICE);

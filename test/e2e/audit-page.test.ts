@@ -42,6 +42,9 @@ import { postJson, type ServerProcess } from "../support/server";
 import { waitFor } from "../support/wait";
 
 const TOKEN = `audit-page-${randomBytes(12).toString("hex")}`;
+/** Named tokens beside AUDIT_TOKEN: the page needs only `read`; erasures name their token. */
+const READ_TOKEN = `audit-page-read-${randomBytes(12).toString("hex")}`;
+const ERASE_TOKEN = `audit-page-erase-${randomBytes(12).toString("hex")}`;
 const SIGNING_KEY = `whk-${randomBytes(16).toString("hex")}`;
 const EMAIL = "page.alice@example.com";
 const DISPATCH_TIMEOUT_MS = 1_500;
@@ -91,6 +94,7 @@ const eventsOf = async (): Promise<Shown[]> =>
 beforeAll(async () => {
   deployment = await createDeployment({
     AUDIT_TOKEN: TOKEN,
+    AUDIT_TOKENS: `auditors:read:${READ_TOKEN},privacy-officer:erase:${ERASE_TOKEN}`,
     MAILGUN_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
     RESET_DISPATCH_TIMEOUT_MS: String(DISPATCH_TIMEOUT_MS),
     TRUST_PROXY: "1",
@@ -142,9 +146,14 @@ afterAll(async () => {
 });
 
 /** Opens the page, gives it the token, searches and waits for the first request shown. */
-async function searchAudit(page: Page, value: string, by?: "user_id"): Promise<void> {
+async function searchAudit(
+  page: Page,
+  value: string,
+  by?: "user_id",
+  token = TOKEN,
+): Promise<void> {
   await page.goto(`${server.url}/audit`);
-  await page.getByLabel("Audit token").fill(TOKEN);
+  await page.getByLabel("Audit token").fill(token);
   await page.keyboard.press("Enter");
   await page.locator("#search-form:not([hidden])").waitFor();
   if (by) await page.getByLabel("Search by").selectOption(by);
@@ -261,13 +270,13 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
     }
   });
 
-  test("an erased person shows as [erased]; searching by user id finds the same history", async () => {
+  test("an erased person shows as [erased], the erasure with the name of the token that made it; searching by user id finds the same history", async () => {
     const gone = "page.erased@example.com";
     const { id } = await register(server.url, gone);
     expect((await trigger(server.url, gone)).status).toBe(200);
     const erased = await fetch(`${server.url}/v1/audit/users/${id}/personal-data`, {
       method: "DELETE",
-      headers: auth,
+      headers: { authorization: `Bearer ${ERASE_TOKEN}` },
     });
     expect(erased.status).toBe(204);
     // The events API shows a commit once every older transaction has ended.
@@ -282,14 +291,16 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
     const session = await openPage(server.url);
     try {
       const { page } = session;
-      await searchAudit(page, id, "user_id");
+      // A read token is all the page needs.
+      await searchAudit(page, id, "user_id", READ_TOKEN);
       const requested = await page
         .locator('article[data-request] li[data-step="Requested"]')
         .textContent();
       expect(requested).toContain("from [erased], [erased]");
       const account = await page.locator("#timeline").textContent();
       expect(account).toContain("Registered [erased]");
-      expect(account).toContain("Personal data erased");
+      expect(account).toContain("Personal data erased by privacy-officer");
+      expect(account).not.toContain(ERASE_TOKEN);
       expect(account).not.toContain(gone);
       expect(session.blocked).toEqual([]);
       expect(session.errors).toEqual([]);
@@ -537,7 +548,7 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
       const refusal = page.locator("#token-error");
       await refusal.waitFor({ state: "visible", timeout: 10_000 });
       expect(await refusal.textContent()).toBe(
-        "The token was refused: it is not this server's AUDIT_TOKEN.",
+        "The token was refused: it is not one of this server's audit tokens.",
       );
       expect(await page.locator("#search-form").isHidden()).toBe(true);
       expect(await page.locator("#results").isHidden()).toBe(true);
@@ -620,7 +631,8 @@ describe.skipIf(!browserInstalled)("GET /audit in a browser", () => {
         await disabled.waitFor({ state: "visible", timeout: 10_000 });
         const text = (await disabled.textContent()) ?? "";
         expect(text).toContain("The audit API is off on this server");
-        expect(text).toContain("AUDIT_TOKEN");
+        expect(text).toContain("AUDIT_TOKENS");
+        expect(text).toContain("AUDIT_TOKEN)");
         expect(await page.locator("#token-form").isHidden()).toBe(true);
         expect(await page.locator("#search-form").isHidden()).toBe(true);
         expect(await page.locator("#status").textContent()).toBe("");

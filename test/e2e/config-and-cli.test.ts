@@ -56,6 +56,74 @@ describe("configuration", () => {
   });
 });
 
+describe("audit tokens and the webhook signing key", () => {
+  const token = (n: number) => `tok-${n}-${"s".repeat(20)}`;
+
+  test("AUDIT_TOKENS: name:scope:token entries, several at once; AUDIT_TOKEN beside them is default", () => {
+    expect(loadConfig({}).auditTokens).toEqual([]);
+    expect(loadConfig({ AUDIT_TOKEN: token(0) }).auditTokens).toEqual([
+      { name: "default", scope: "erase", token: token(0) },
+    ]);
+    const both = loadConfig({
+      AUDIT_TOKEN: token(0),
+      AUDIT_TOKENS: ` alice:erase:${token(1)} , reports.bot:read:${token(2)}:with-colon`,
+    });
+    expect(both.auditTokens).toEqual([
+      { name: "default", scope: "erase", token: token(0) },
+      { name: "alice", scope: "erase", token: token(1) },
+      { name: "reports.bot", scope: "read", token: `${token(2)}:with-colon` },
+    ]);
+  });
+
+  test("a bad AUDIT_TOKENS entry stops start-up with one line naming it, never the token", async () => {
+    const bad: [string, string][] = [
+      [`${token(1)}`, "entry 1 is not name:scope:token"],
+      [`alice:erase:${token(1)},bob:${token(2)}`, "entry 2 is not name:scope:token"],
+      [`alice:write:${token(1)}`, 'token "alice": scope must be read or erase'],
+      ["alice:read:short-secret", 'token "alice" must be at least 16 characters'],
+      [`alice:read:${token(1)},alice:erase:${token(2)}`, 'the name "alice" is given twice'],
+      [`alice:read:${token(1)},bob:erase:${token(1)}`, 'tokens "alice" and "bob" are the same'],
+      [`al ice:read:${token(1)}`, "entry 1: a name is 1 to 64 letters"],
+      [`alice:read:${token(1)},`, "entry 2 is not name:scope:token"],
+      [`alice:read:${token(1)} x`, 'token "alice" may hold printable characters only'],
+    ];
+    for (const [value, problem] of bad) {
+      expect(() => loadConfig({ AUDIT_TOKENS: value })).toThrow(`AUDIT_TOKENS: ${problem}`);
+    }
+    expect(() =>
+      loadConfig({ AUDIT_TOKEN: token(0), AUDIT_TOKENS: `default:read:${token(1)}` }),
+    ).toThrow('AUDIT_TOKENS: the name "default" is AUDIT_TOKEN\'s');
+    const line = await refusesToStart(
+      { AUDIT_TOKENS: `alice:erase:${token(1)},bob:admin:${token(2)}` },
+      "AUDIT_TOKENS",
+    );
+    expect(line).toBe(
+      'configuration error: AUDIT_TOKENS: token "bob": scope must be read or erase',
+    );
+    const malformed = await refusesToStart({ AUDIT_TOKENS: token(3) }, "AUDIT_TOKENS");
+    expect(malformed).not.toContain(token(3));
+  });
+
+  test("MAILGUN_WEBHOOK_SIGNING_KEY: one key, or two while Mailgun's is rotated; not three", async () => {
+    expect(loadConfig({}).webhookSigningKeys).toEqual([]);
+    expect(loadConfig({ MAILGUN_WEBHOOK_SIGNING_KEY: "key-a" }).webhookSigningKeys).toEqual([
+      "key-a",
+    ]);
+    expect(
+      loadConfig({ MAILGUN_WEBHOOK_SIGNING_KEY: "key-new, key-old" }).webhookSigningKeys,
+    ).toEqual(["key-new", "key-old"]);
+    expect(() => loadConfig({ MAILGUN_WEBHOOK_SIGNING_KEY: "key-a,,key-b" })).toThrow(
+      "MAILGUN_WEBHOOK_SIGNING_KEY: an empty key in the list",
+    );
+    const line = await refusesToStart(
+      { MAILGUN_WEBHOOK_SIGNING_KEY: "key-a,key-b,key-c" },
+      "MAILGUN_WEBHOOK_SIGNING_KEY",
+    );
+    expect(line).toContain("at most two keys");
+    expect(line).not.toContain("key-a");
+  });
+});
+
 describe("DATABASE_URL: each failure is one line naming it and the cause", () => {
   const secret = testSecret();
   /** The one line the server prints for this DATABASE_URL, which must name the variable. */
@@ -265,6 +333,11 @@ describe("the audit CLI on the embedded database", () => {
 
   test("does not need AUDIT_TOKEN: a short one is not its business", async () => {
     const res = await cli(["--json"], { AUDIT_TOKEN: "short" });
+    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: "" });
+  });
+
+  test("does not need AUDIT_TOKENS either: a malformed list is not its business", async () => {
+    const res = await cli(["--json"], { AUDIT_TOKENS: "alice:admin:short" });
     expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: "" });
   });
 

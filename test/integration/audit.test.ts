@@ -525,7 +525,11 @@ describe("DELETE /v1/audit/users/{id}/personal-data: erasure", () => {
     expect(added.map((r) => [r.stream_id, r.type, r.stream_version])).toEqual([
       [`user-${alice.userId}`, "PersonalDataErased", (aliceBefore.at(-1)?.version ?? 0) + 1],
     ]);
-    expect(JSON.parse(String(added[0]?.data))).toEqual({ userId: alice.userId });
+    // AUDIT_TOKEN alone is the token named "default": the erasure names it, never the token.
+    expect(JSON.parse(String(added[0]?.data))).toEqual({
+      userId: alice.userId,
+      erasedBy: "default",
+    });
 
     // The data key and the account row are gone; Bob's are not.
     const keysAfter = await dataKeys();
@@ -564,7 +568,7 @@ describe("DELETE /v1/audit/users/{id}/personal-data: erasure", () => {
     expectLike(after.at(-1), {
       stream: `user-${alice.userId}`,
       type: "PersonalDataErased",
-      data: { userId: alice.userId },
+      data: { userId: alice.userId, erasedBy: "default" },
       metadata: { requestId: expect.any(String), correlationId: expect.any(String) },
     });
     expect(JSON.stringify(after)).not.toContain(ALICE);

@@ -29,6 +29,8 @@ import { waitFor } from "../support/wait";
 
 const TOKEN = `audit-${randomBytes(16).toString("hex")}`;
 const SIGNING_KEY = `key-${randomBytes(16).toString("hex")}`;
+/** Mailgun's new key while its old one (SIGNING_KEY) is rotated out: both are configured. */
+const NEW_SIGNING_KEY = `key-${randomBytes(16).toString("hex")}`;
 const ALICE = "hooks.alice@example.com";
 const BOB = "hooks.bob@example.com";
 
@@ -45,7 +47,7 @@ beforeAll(async () => {
   t = await createTestRuntime({
     AUDIT_TOKEN: TOKEN,
     ...mailgunEnv(fake),
-    MAILGUN_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
+    MAILGUN_WEBHOOK_SIGNING_KEY: `${NEW_SIGNING_KEY}, ${SIGNING_KEY}`,
     TRUST_PROXY: "true",
   });
   send = appClient(t.app);
@@ -162,6 +164,27 @@ describe("POST /v1/webhooks/mailgun: reports on sent emails", () => {
     expect(reports.map((e) => e.data.changeEventId)).toEqual(reports.map(() => rows[0]?.event_id));
   });
 
+  test("while Mailgun's key is rotated, a report signed with either configured key is recorded", async () => {
+    const before = reportTypes(
+      await api.all(`email=${encodeURIComponent(ALICE)}`),
+      "PasswordResetEmail",
+    );
+    for (const signingKey of [NEW_SIGNING_KEY, SIGNING_KEY]) {
+      const body = webhookBody({ signingKey, message: resetEmail, event: "delivered" });
+      expectAnswer(await post(body), 200, { message: "recorded" });
+    }
+    const events = await reportsShown(
+      `email=${encodeURIComponent(ALICE)}`,
+      "PasswordResetEmail",
+      before.length + 2,
+    );
+    expect(
+      reportTypes(events, "PasswordResetEmail")
+        .slice(before.length)
+        .map((e) => e.type),
+    ).toEqual(["PasswordResetEmailDelivered", "PasswordResetEmailDelivered"]);
+  });
+
   test("a reset stream with reports still takes triggers", async () => {
     const res = await send("POST", "/v1/auth/password-reset/trigger", { email: ALICE });
     expect(res.status).toBe(200);
@@ -173,8 +196,13 @@ describe("POST /v1/webhooks/mailgun: what records nothing", () => {
     const before = await logState();
     const wrong = await report(resetEmail, "delivered", { signature: "0".repeat(64) });
     expectAnswer(wrong, 401, { error: "invalid signature" });
+    // A third key, neither the new one nor the old: refused like any wrong key.
     const otherKey = await post(
-      webhookBody({ signingKey: "another-key", message: resetEmail, event: "delivered" }),
+      webhookBody({
+        signingKey: `key-${randomBytes(16).toString("hex")}`,
+        message: resetEmail,
+        event: "delivered",
+      }),
     );
     expectAnswer(otherKey, 401, { error: "invalid signature" });
     expect(await logState()).toEqual(before);
@@ -256,7 +284,7 @@ describe("POST /v1/webhooks/mailgun: what records nothing", () => {
     const runtime = t.runtime;
     const app = createApp({
       ...runtime,
-      config: { ...runtime.config, webhookSigningKey: undefined },
+      config: { ...runtime.config, webhookSigningKeys: [] },
     });
     const before = await logState();
     const res = await appClient(app)(

@@ -18,19 +18,27 @@ const signed = (timestamp: string, token = "tok-1") => ({
 describe("signature", () => {
   test("authentic within five minutes either way, not a millisecond beyond", () => {
     const at = (ms: number) => String(Math.round(ms / 1000));
-    expect(isAuthentic(KEY, signed(at(NOW)), NOW)).toBe(true);
-    expect(isAuthentic(KEY, signed(at(NOW - MAX_SKEW_MS)), NOW)).toBe(true);
-    expect(isAuthentic(KEY, signed(at(NOW + MAX_SKEW_MS)), NOW)).toBe(true);
-    expect(isAuthentic(KEY, signed(at(NOW - MAX_SKEW_MS - 1000)), NOW)).toBe(false);
-    expect(isAuthentic(KEY, signed(at(NOW + MAX_SKEW_MS + 1000)), NOW)).toBe(false);
+    expect(isAuthentic([KEY], signed(at(NOW)), NOW)).toBe(true);
+    expect(isAuthentic([KEY], signed(at(NOW - MAX_SKEW_MS)), NOW)).toBe(true);
+    expect(isAuthentic([KEY], signed(at(NOW + MAX_SKEW_MS)), NOW)).toBe(true);
+    expect(isAuthentic([KEY], signed(at(NOW - MAX_SKEW_MS - 1000)), NOW)).toBe(false);
+    expect(isAuthentic([KEY], signed(at(NOW + MAX_SKEW_MS + 1000)), NOW)).toBe(false);
   });
 
   test("another key, token or timestamp breaks it", () => {
     const s = signed(String(NOW / 1000));
-    expect(isAuthentic("other", s, NOW)).toBe(false);
-    expect(isAuthentic(KEY, { ...s, token: "tok-2" }, NOW)).toBe(false);
-    expect(isAuthentic(KEY, { ...s, timestamp: String(NOW / 1000 + 1) }, NOW)).toBe(false);
-    expect(isAuthentic(KEY, { ...s, signature: s.signature.slice(1) }, NOW)).toBe(false);
+    expect(isAuthentic(["other"], s, NOW)).toBe(false);
+    expect(isAuthentic([KEY], { ...s, token: "tok-2" }, NOW)).toBe(false);
+    expect(isAuthentic([KEY], { ...s, timestamp: String(NOW / 1000 + 1) }, NOW)).toBe(false);
+    expect(isAuthentic([KEY], { ...s, signature: s.signature.slice(1) }, NOW)).toBe(false);
+  });
+
+  test("two keys while Mailgun's is rotated: either one signs, a third does not", () => {
+    const s = signed(String(NOW / 1000));
+    expect(isAuthentic(["new-key", KEY], s, NOW)).toBe(true);
+    expect(isAuthentic([KEY, "new-key"], s, NOW)).toBe(true);
+    expect(isAuthentic(["new-key", "older-key"], s, NOW)).toBe(false);
+    expect(isAuthentic([], s, NOW)).toBe(false);
   });
 
   test("a malformed signature object is no signature", () => {

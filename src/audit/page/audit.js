@@ -78,7 +78,7 @@ async function api(path, bearer = token()) {
   if (response.ok) return response;
   const body = await response.json().catch(() => ({}));
   if (response.status === 401)
-    throw new Unauthorized("The token was refused: it is not this server's AUDIT_TOKEN.");
+    throw new Unauthorized("The token was refused: it is not one of this server's audit tokens.");
   if (response.status === 429) {
     const seconds = Math.max(1, Number(response.headers.get("retry-after")) || 1);
     throw new RateLimited(
@@ -119,7 +119,7 @@ function showSignedIn(signedIn, message = "") {
   }
 }
 
-/** No AUDIT_TOKEN on the server: nothing to sign in to, so say what turns it on. */
+/** No audit token on the server: nothing to sign in to, so say what turns it on. */
 function showDisabled() {
   sessionStorage.removeItem(TOKEN_KEY);
   for (const id of ["token-form", "token-state", "search-form", "results"]) $(id).hidden = true;
@@ -397,7 +397,8 @@ function accountStep(e) {
     PasswordChangedNoticeBounced: ["bad", providerReason(d)],
     PasswordChangedNoticeDeferred: ["", providerReason(d)],
     PasswordChangedNoticeComplained: ["bad", ""],
-    PersonalDataErased: ["bad", ""],
+    // Who erased: the name of the audit token used, absent on erasures before named tokens.
+    PersonalDataErased: ["bad", d.erasedBy === undefined ? "" : ` by ${d.erasedBy}`],
   };
   if (e.type === "PasswordChangedNoticeFailed") {
     const [name, tone, more] = notice;
