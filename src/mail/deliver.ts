@@ -8,7 +8,7 @@ export interface DeliverOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   random?: () => number;
-  /** The least wait after a 429 whose Retry-After cannot be read (mailgun.js drops headers). */
+  /** The least wait after a 429 without a readable Retry-After. */
   rateLimitedDelayMs?: number;
   /** An earlier attempt (of a batch this message was part of) may already have reached the provider. */
   maybeSent?: boolean;

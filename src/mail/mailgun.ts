@@ -61,7 +61,7 @@ export function createMailgunMailer(options: MailgunMailerOptions): Mailer {
       });
       const body = await response.text();
       if (response.ok) return { ok: true, providerMessageId: messageIdOf(body) };
-      return refusal(response.status);
+      return refusal(response.status, response.headers.get("retry-after"));
     } catch (error) {
       if (timedOut) return { ok: false, retryable: true, reason: "timeout", maybeSent: true };
       const code = (error as { code?: unknown } | undefined)?.code;
@@ -115,9 +115,23 @@ function messageIdOf(body: string): string {
   }
 }
 
-// Retry-After is not read: delivery's own backoff after a 429 decides the wait.
-function refusal(status: number): SendOutcome {
-  return { ok: false, retryable: isRetryableStatus(status), reason: reasonFor(status), status };
+function refusal(status: number, retryAfter: string | null): SendOutcome {
+  const outcome = {
+    ok: false,
+    retryable: isRetryableStatus(status),
+    reason: reasonFor(status),
+    status,
+  } as const;
+  const retryAfterMs = retryAfterMsOf(retryAfter);
+  return retryAfterMs === undefined ? outcome : { ...outcome, retryAfterMs };
+}
+
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+function retryAfterMsOf(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function reasonFor(status: number): string {
