@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { AppContext } from "../context";
-import { emailLookup, keyedHash } from "../privacy";
+import { emailLookups, keyedHash, keyedHashes } from "../privacy";
 
 /** A device token is 256 random bits, like a session token, and stored only as a keyed hash. */
 export const newDeviceToken = () => randomBytes(32).toString("base64url");
@@ -28,8 +28,8 @@ export async function findDevice(
     .selectFrom("device_tokens")
     .innerJoin("users", "users.id", "device_tokens.user_id")
     .select("device_tokens.device_id")
-    .where("device_tokens.token_hash", "=", deviceTokenHash(ctx, token))
-    .where("users.email_lookup", "=", emailLookup(ctx.keyring, email))
+    .where("device_tokens.token_hash", "in", keyedHashes(ctx.keyring, "device", token))
+    .where("users.email_lookup", "in", emailLookups(ctx.keyring, email))
     .where("device_tokens.expires_at", ">", new Date())
     .where(
       sql<boolean>`users.password_changed_at is not distinct from device_tokens.password_changed_at`,

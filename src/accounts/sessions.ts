@@ -4,9 +4,9 @@ import type { AppContext } from "../context";
 import type { StreamWrite } from "../event-store";
 import { HttpError } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
-import { seal, unseal } from "../privacy";
+import { keyedHashes, seal, unseal } from "../privacy";
 import type { PublicUser } from "./model";
-import { publicUser, sessionTokenHash } from "./service";
+import { publicUser } from "./service";
 import { isSessionId, lastUseIsStale, type SessionTimes, sessionStatus } from "./session-rules";
 
 const unauthorized = () => new HttpError(401, "unauthorized");
@@ -59,7 +59,7 @@ export async function authenticate(
       "users.created_at",
       passwordUnchanged.as("password_unchanged"),
     ])
-    .where("sessions.token_hash", "=", sessionTokenHash(ctx, token))
+    .where("sessions.token_hash", "in", keyedHashes(ctx.keyring, "session", token))
     .executeTakeFirst();
   if (!row) throw unauthorized();
   const now = Date.now();
