@@ -188,8 +188,8 @@ export async function verifySecretKeys(
   log: Logger,
 ): Promise<void> {
   const check = await checkKeys(core.db, core.keyring);
-  // With no value of the old form left, lookups need not try it (none is ever written again).
-  if (!check.legacy) core.keyring.legacy = false;
+  // Lookups try the old, id-less forms only while the database holds some (none is written now).
+  core.keyring.legacy = check.legacy;
   const [missing] = check.missing;
   if (missing !== undefined) {
     const needs = `${missing.rows} rows need it (${missing.kinds.join(", ")})`;
