@@ -57,18 +57,16 @@ export function deriveKeyring(secrets: Uint8Array | readonly Uint8Array[]): Keyr
   return { keys, primary, legacy: true };
 }
 
-/** The key id a keyed hash or wrapped key carries; undefined for one written before ids. */
-export function keyIdOf(value: string | Uint8Array): string | undefined {
-  if (typeof value === "string") {
-    const dot = value.lastIndexOf(".");
-    const id = dot < KEY_ID_LENGTH ? "" : value.slice(dot - KEY_ID_LENGTH, dot);
-    return /^[0-9a-f]{8}$/.test(id) ? id : undefined;
-  }
-  const bytes = Buffer.from(value);
-  if (bytes.length <= WRAP_HEADER || !bytes.subarray(0, WRAP_MAGIC.length).equals(WRAP_MAGIC)) {
+/** How a key wraps from now on: its header, which rewrap looks for. */
+export const wrappedPrefix = (keyId: string) =>
+  Buffer.concat([WRAP_MAGIC, Buffer.from(keyId, "hex")]);
+
+/** The key id a wrapped key carries; undefined for one written before ids. */
+function keyIdOf(wrapped: Buffer): string | undefined {
+  if (wrapped.length <= WRAP_HEADER || !wrapped.subarray(0, WRAP_MAGIC.length).equals(WRAP_MAGIC)) {
     return undefined;
   }
-  return bytes.subarray(WRAP_MAGIC.length, WRAP_HEADER).toString("hex");
+  return wrapped.subarray(WRAP_MAGIC.length, WRAP_HEADER).toString("hex");
 }
 
 /** A keyed hash under one key without its id: for values derived from it, never stored as a hash. */
@@ -191,11 +189,6 @@ export function unwrapKey(
     } catch {}
   }
   throw new MissingKeyError(named);
-}
-
-/** Whether a wrapped key is already under the first key, in the current form. */
-export function wrappedUnderPrimary(keyring: Keyring, wrapped: Uint8Array): boolean {
-  return keyIdOf(wrapped) === keyring.primary.id;
 }
 
 /** Seals a value under a data key; the subject id is bound in, so a seal cannot be moved. */

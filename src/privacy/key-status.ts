@@ -27,6 +27,7 @@ export const EXPIRING_KINDS: ReadonlySet<KeyKind> = new Set([
   "live codes",
 ]);
 
+// '\x726c6b31' is "rlk1", the header crypto.ts wraps keys with, followed by the key id.
 const wrappedId = (column: string) =>
   sql.raw(`case when substring(${column} from 1 for 4) = '\\x726c6b31'::bytea
             then encode(substring(${column} from 5 for 4), 'hex') end`);

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db";
-import { emailLookup, type Keyring, keyIdOf, unseal, unwrapKey, wrapKey } from "./crypto";
+import { emailLookup, type Keyring, unseal, unwrapKey, wrapKey, wrappedPrefix } from "./crypto";
 
 export interface RewrapCounts {
   "data keys": number;
@@ -47,9 +47,6 @@ export async function rewrap(
   return counts;
 }
 
-const primaryPrefix = (keyring: Keyring) =>
-  Buffer.concat([Buffer.from("rlk1"), Buffer.from(keyring.primary.id, "hex")]);
-
 async function rewrapTable(
   db: Db,
   keyring: Keyring,
@@ -64,7 +61,7 @@ async function rewrapTable(
   for (;;) {
     const { rows } = await sql<{ id: string; wrapped_key: Uint8Array }>`
       select ${idColumn}::text as id, wrapped_key from ${table}
-      where substring(wrapped_key from 1 for 8) <> ${primaryPrefix(keyring)}
+      where substring(wrapped_key from 1 for 8) <> ${wrappedPrefix(keyring.primary.id)}
         and ${idColumn}::text > ${after}
       order by ${idColumn}::text limit ${batchSize}`.execute(db);
     if (rows.length === 0) return moved;
@@ -131,7 +128,3 @@ async function rekeyEmailLookups(
     onBatch?.("email lookups", batch);
   }
 }
-
-/** Whether a keyed hash or wrapped key is under the first key. */
-export const underPrimary = (keyring: Keyring, value: string | Uint8Array) =>
-  keyIdOf(value) === keyring.primary.id;
