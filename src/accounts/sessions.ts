@@ -47,11 +47,13 @@ export async function authenticate(
 ): Promise<Caller> {
   const token = authorization?.match(/^Bearer ([A-Za-z0-9_-]{20,200})$/)?.[1];
   if (!token) throw unauthorized();
+  const hashes = keyedHashes(ctx.keyring, "session", token);
   const row = await ctx.db
     .selectFrom("sessions")
     .innerJoin("users", "users.id", "sessions.user_id")
     .select([
       "sessions.session_id",
+      "sessions.token_hash",
       "sessions.expires_at",
       "sessions.last_used_at",
       "users.id",
@@ -59,7 +61,7 @@ export async function authenticate(
       "users.created_at",
       passwordUnchanged.as("password_unchanged"),
     ])
-    .where("sessions.token_hash", "in", keyedHashes(ctx.keyring, "session", token))
+    .where("sessions.token_hash", "in", hashes)
     .executeTakeFirst();
   if (!row) throw unauthorized();
   const now = Date.now();
@@ -71,6 +73,15 @@ export async function authenticate(
   const user = await publicUser(ctx, row);
   const key = await ctx.dataKeys.find(row.id);
   if (!user || !key) throw unauthorized();
+  // A session hashed under an older key moves to the first key when used, so it outlives the old key.
+  if (row.token_hash !== hashes[0]) {
+    await ctx.db
+      .updateTable("sessions")
+      .set({ token_hash: hashes[0] })
+      .where("session_id", "=", row.session_id)
+      .where("token_hash", "=", row.token_hash)
+      .execute();
+  }
   if (lastUseIsStale(row.last_used_at, now, idleMs(ctx))) {
     await ctx.db
       .updateTable("sessions")

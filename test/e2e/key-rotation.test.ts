@@ -54,6 +54,9 @@ const login = (email: string, password = PASSWORD) =>
 const reset = (code: string, password: string) =>
   postJson(`${url()}/v1/auth/password-reset/reset`, { code, new_password: password });
 
+const me = async (token: string) =>
+  readAnswer(await fetch(`${url()}/v1/auth/me`, { headers: { authorization: `Bearer ${token}` } }));
+
 async function auditEvents(email: string): Promise<{ type: string; email?: string }[]> {
   const response = await fetch(`${url()}/v1/audit/events?email=${encodeURIComponent(email)}`, {
     headers: { authorization: `Bearer ${TOKEN}` },
@@ -122,6 +125,7 @@ describe("SECRET_KEY rotation", () => {
     await register(url(), bob);
     const carolId = (await register(url(), carol)).id;
     const daveId = (await register(url(), dave)).id;
+    const bobSession = ((await login(bob)).json as { token: string }).token;
     expectAnswer(await trigger(url(), alice), 200, SENT_BODY);
     const codeBefore = await waitFor(() => {
       try {
@@ -142,6 +146,8 @@ describe("SECRET_KEY rotation", () => {
     await restart(`${B},${A}`);
     expect((await login(alice)).status).toBe(200);
     expect((await login(bob)).status).toBe(200);
+    // A session opened under A still works, and moves under B as it is used.
+    expect((await me(bobSession)).status).toBe(200);
     // The code emailed under A still resets while A is listed.
     expect((await reset(codeBefore, NEW_PASSWORD)).status).toBe(200);
     expect((await login(alice, NEW_PASSWORD)).status).toBe(200);
@@ -167,9 +173,11 @@ describe("SECRET_KEY rotation", () => {
     const after = await withoutServerIfEmbedded(() => status(`${B},${A}`), `${B},${A}`);
     expect(after.get(idOf(A))?.toMove ?? 0).toBe(0);
     expect(after.get(idOf(A))?.rows["live codes"] ?? 0).toBe(0);
+    expect(after.get(idOf(A))?.rows.sessions ?? 0).toBe(0);
     expect(after.get(idOf(B))?.rows["data keys"]).toBeGreaterThanOrEqual(2);
 
     await restart(B);
+    expect((await me(bobSession)).status).toBe(200);
     expect((await login(alice, NEW_PASSWORD)).status).toBe(200);
     expect((await login(bob)).status).toBe(200);
     expect((await reset(bobCode, NEW_PASSWORD)).status).toBe(200);
