@@ -1,3 +1,4 @@
+import { MissingKeyError } from "../privacy";
 import { attributedKeyUses, EXPIRING_KINDS, type KeyKind } from "../privacy/key-status";
 import { rewrap } from "../privacy/rewrap";
 import { fail, openLog, parseOptions } from "./common";
@@ -6,7 +7,8 @@ const usage = `usage: npm run keys -- status [--json]
        npm run keys -- rewrap [--batch N]
 status: per key id of SECRET_KEY (and any key the database still needs), the rows it protects.
 rewrap: moves every row that can be moved under the first key of SECRET_KEY, in batches, while
-        servers run; run it again to resume. Sessions, device tokens and live codes expire instead.
+        servers run; run it again to resume. Sessions and device tokens move when next presented;
+        live codes expire.
 Reads DATABASE_URL, or the embedded database under DATA_DIR (stop the server first).`;
 
 // The command comes first; the options after it are parsed as every command's are.
@@ -36,6 +38,10 @@ try {
     const moved = await rewrap(core.db, core.keyring, {
       batchSize,
       onBatch: (kind, n) => process.stderr.write(`${kind}: ${n} moved\n`),
+    }).catch((error: unknown) => {
+      // What moved so far stays moved; listing the missing key and running again resumes.
+      if (error instanceof MissingKeyError) fail(`${error.message}: list it after the new key`);
+      throw error;
     });
     process.stdout.write(
       `moved under ${core.keyring.primary.id}: ${Object.entries(moved)
