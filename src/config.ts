@@ -35,7 +35,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   /** Raw key bytes; undefined means "generate or load the dev key under dataDir". */
-  secretKey: Uint8Array | undefined;
+  /** SECRET_KEY's keys, newest first. */
+  secretKey: Uint8Array[] | undefined;
   mailgun: MailgunConfig | undefined;
   mailFrom: string;
   resetCodeTtlSeconds: number;
@@ -250,6 +251,18 @@ export function parseSecretKey(raw: string, name = "SECRET_KEY"): Uint8Array {
   return bytes;
 }
 
+/** A comma-separated list of keys, newest first; each as parseSecretKey takes it. */
+export function parseSecretKeys(raw: string, name = "SECRET_KEY"): Uint8Array[] {
+  const keys = raw.split(",").map((part, i) => {
+    const key = part.trim();
+    if (key === "") throw new ConfigError(name, `key ${i + 1} of the list is empty`);
+    return parseSecretKey(key, name);
+  });
+  const seen = new Set(keys.map((k) => Buffer.from(k).toString("hex")));
+  if (seen.size !== keys.length) throw new ConfigError(name, "lists one key twice");
+  return keys;
+}
+
 /**
  * `terminal`: the logs' stream (stderr) is a terminal, where development logs default to
  * one human line per event.
@@ -262,7 +275,7 @@ export function loadConfig(
   const nodeEnv = oneOf(env, "NODE_ENV", NODE_ENVS, "development");
   const production = nodeEnv === "production";
   const rawKey = read(env, "SECRET_KEY");
-  const secretKey = rawKey === undefined ? undefined : parseSecretKey(rawKey);
+  const secretKey = rawKey === undefined ? undefined : parseSecretKeys(rawKey);
 
   const apiKey = read(env, "MAILGUN_API_KEY");
   const domain = read(env, "MAILGUN_DOMAIN");

@@ -37,6 +37,7 @@ import {
   tracedReactor,
 } from "./observability/instrument";
 import { Metrics } from "./observability/metrics";
+import { verifySecretKeys } from "./operations/startup";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
 
@@ -56,7 +57,7 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   const db =
     database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   await migrate(db.db);
-  const keyring = deriveKeyring(config.secretKey ?? loadOrCreateDevSecret(config.dataDir));
+  const keyring = deriveKeyring(config.secretKey ?? [loadOrCreateDevSecret(config.dataDir)]);
   const bus = new EventBus();
   const store = new EventStore(db.db, bus);
   instrumentStore(store);
@@ -79,6 +80,7 @@ export async function createRuntime(
 ): Promise<AppContext> {
   const log = options.log ?? createLogger();
   const core = await openCore(config, options.database);
+  await verifySecretKeys(core, log);
   const { database, bus, store, dataKeys, codeKeys } = core;
 
   const subscribed: { name: string; types: string[] }[] = [];

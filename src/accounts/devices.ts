@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { AppContext } from "../context";
-import { emailLookup, keyedHash } from "../privacy";
+import { emailLookups, keyedHash, keyedHashes } from "../privacy";
 
 /** A device token is 256 random bits, like a session token, and stored only as a keyed hash. */
 export const newDeviceToken = () => randomBytes(32).toString("base64url");
@@ -24,16 +24,26 @@ export async function findDevice(
   email: string,
 ): Promise<string | undefined> {
   if (!WELL_FORMED.test(token)) return undefined;
+  const hashes = keyedHashes(ctx.keyring, "device", token);
   const row = await ctx.db
     .selectFrom("device_tokens")
     .innerJoin("users", "users.id", "device_tokens.user_id")
-    .select("device_tokens.device_id")
-    .where("device_tokens.token_hash", "=", deviceTokenHash(ctx, token))
-    .where("users.email_lookup", "=", emailLookup(ctx.keyring, email))
+    .select(["device_tokens.device_id", "device_tokens.token_hash"])
+    .where("device_tokens.token_hash", "in", hashes)
+    .where("users.email_lookup", "in", emailLookups(ctx.keyring, email))
     .where("device_tokens.expires_at", ">", new Date())
     .where(
       sql<boolean>`users.password_changed_at is not distinct from device_tokens.password_changed_at`,
     )
     .executeTakeFirst();
+  // A token hashed under an older key moves to the first key when presented.
+  if (row !== undefined && row.token_hash !== hashes[0]) {
+    await ctx.db
+      .updateTable("device_tokens")
+      .set({ token_hash: hashes[0] })
+      .where("device_id", "=", row.device_id)
+      .where("token_hash", "=", row.token_hash)
+      .execute();
+  }
   return row?.device_id;
 }

@@ -5,7 +5,7 @@ import type { AppContext } from "../context";
 import { isUniqueViolation } from "../db";
 import { HttpError, tooManyRequests } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
-import { emailLookup, keyedHash, seal, unseal } from "../privacy";
+import { emailLookup, emailLookups, keyedHash, seal, unseal } from "../privacy";
 import { limits, type WindowPolicy } from "../rate-limits/gcra";
 import {
   clearWindow,
@@ -86,7 +86,7 @@ export async function findUserByEmail(ctx: AppContext, email: string) {
   return ctx.db
     .selectFrom("users")
     .selectAll()
-    .where("email_lookup", "=", emailLookup(ctx.keyring, email))
+    .where("email_lookup", "in", emailLookups(ctx.keyring, email))
     .executeTakeFirst();
 }
 

@@ -4,9 +4,9 @@ import type { AppContext } from "../context";
 import type { StreamWrite } from "../event-store";
 import { HttpError } from "../http/errors";
 import { type ClientInfo, requestMetadata } from "../http/request";
-import { seal, unseal } from "../privacy";
+import { keyedHashes, seal, unseal } from "../privacy";
 import type { PublicUser } from "./model";
-import { publicUser, sessionTokenHash } from "./service";
+import { publicUser } from "./service";
 import { isSessionId, lastUseIsStale, type SessionTimes, sessionStatus } from "./session-rules";
 
 const unauthorized = () => new HttpError(401, "unauthorized");
@@ -59,9 +59,10 @@ export async function authenticate(
 ): Promise<Caller> {
   const token = authorization?.match(/^Bearer ([A-Za-z0-9_-]{20,200})$/)?.[1];
   if (!token) throw unauthorized();
+  const hashes = keyedHashes(ctx.keyring, "session", token);
   const row = await sessionsWithTimes(ctx)
-    .select(["users.id", "users.sealed_email", "users.created_at"])
-    .where("sessions.token_hash", "=", sessionTokenHash(ctx, token))
+    .select(["sessions.token_hash", "users.id", "users.sealed_email", "users.created_at"])
+    .where("sessions.token_hash", "in", hashes)
     .executeTakeFirst();
   if (!row) throw unauthorized();
   const now = Date.now();
@@ -73,6 +74,15 @@ export async function authenticate(
   const user = await publicUser(ctx, row);
   const key = await ctx.dataKeys.find(row.id);
   if (!user || !key) throw unauthorized();
+  // A session hashed under an older key moves to the first key when used, so it outlives the old key.
+  if (row.token_hash !== hashes[0]) {
+    await ctx.db
+      .updateTable("sessions")
+      .set({ token_hash: hashes[0] })
+      .where("session_id", "=", row.session_id)
+      .where("token_hash", "=", row.token_hash)
+      .execute();
+  }
   if (lastUseIsStale(row.last_used_at, now, idleMs(ctx))) {
     await ctx.db
       .updateTable("sessions")

@@ -6,7 +6,7 @@ import type { Tx } from "../event-store";
 import { toRecordedEvent } from "../event-store/store";
 import { HttpError } from "../http/errors";
 import { resetStreamOf } from "../password-reset/streams";
-import { emailLookup } from "../privacy";
+import { emailLookups } from "../privacy";
 import type { AuditEvent, AuditFilters } from "./model";
 import { presentFields, subjectOf } from "./present";
 
@@ -108,7 +108,7 @@ export async function streamsFor(
       db
         .selectFrom("users")
         .select("id")
-        .where("email_lookup", "=", emailLookup(keyring, filters.email))
+        .where("email_lookup", "in", emailLookups(keyring, filters.email))
         .executeTakeFirst(),
       sql<{ user_id: string }>`
         select distinct data->>'userId' as user_id from events

@@ -1,8 +1,10 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, ConfigError } from "../config";
+import type { CoreContext } from "../context";
 import { checkConnection } from "../db";
 import type { Logger } from "../log";
+import { checkKeys } from "../privacy/key-status";
 
 const lockPath = (dataDir: string) => join(dataDir, "server.lock");
 
@@ -172,6 +174,39 @@ export function settingsInForce(config: Config): Record<string, unknown> {
     metricsAuth: config.metricsToken === undefined ? "none" : "bearer",
     shutdownGraceMs: config.shutdownGraceMs,
     secretKey:
-      config.secretKey === undefined ? "development key under DATA_DIR" : "from SECRET_KEY",
+      config.secretKey === undefined
+        ? "development key under DATA_DIR"
+        : `from SECRET_KEY (${config.secretKey.length} ${config.secretKey.length === 1 ? "key" : "keys"})`,
   };
+}
+
+/**
+ * SECRET_KEY must open everything the database holds: a key missing from the list stops
+ * start-up in one line naming the key id and the rows that need it. Sessions, device tokens and
+ * live codes under an unlisted key only expire early, so they are logged, not refused.
+ */
+export async function verifySecretKeys(
+  core: Pick<CoreContext, "db" | "keyring">,
+  log: Logger,
+): Promise<void> {
+  const check = await checkKeys(core.db, core.keyring);
+  // Lookups try the old, id-less forms only while the database holds some (none is written now).
+  core.keyring.legacy = check.legacy;
+  const [missing] = check.missing;
+  if (missing !== undefined) {
+    const needs = `${missing.rows} rows need it (${missing.kinds.join(", ")})`;
+    throw new ConfigError(
+      "SECRET_KEY",
+      missing.keyId === undefined
+        ? `no listed key opens the data written before key ids: ${needs}`
+        : `lists no key ${missing.keyId}: ${needs}; list it after the new key until \`npm run keys -- rewrap\` has moved them`,
+    );
+  }
+  for (const gone of check.expiring) {
+    log.warn("rows under a key SECRET_KEY no longer lists are left to expire", {
+      keyId: gone.keyId ?? "before key ids",
+      rows: gone.rows,
+      kinds: gone.kinds,
+    });
+  }
 }

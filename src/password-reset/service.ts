@@ -17,6 +17,7 @@ import { type ClientInfo, requestMetadata } from "../http/request";
 import {
   type Keyring,
   keyedHash,
+  keyedHashes,
   newDataKey,
   seal,
   sealedLength,
@@ -289,7 +290,7 @@ export async function resetPassword(
     ? await db
         .selectFrom("reset_codes")
         .selectAll()
-        .where("code_hash", "=", codeHash(ctx, normalised))
+        .where("code_hash", "in", keyedHashes(ctx.keyring, "reset-code", normalised))
         .executeTakeFirst()
     : undefined;
   const streamId = input.email ? await resetStreamOf(ctx, input.email) : row?.stream_id;

@@ -1,17 +1,18 @@
 import { passwordResetStreamPrefix } from "../../events/password-reset";
 import { type Db, runRead } from "../db";
 import { deterministicUuid, type Tx } from "../event-store";
-import { emailLookup, type Keyring, keyedHash } from "../privacy";
+import { bareKeyedHash, emailLookups, type Keyring } from "../privacy";
 
 /**
  * The reset stream of an email that never had an account: opaque (a keyed hash shaped as a
  * uuid), never the address, shared by every request for it so its limits hold.
  */
 export function resetStreamId(keyring: Keyring, email: string): string {
-  return `${passwordResetStreamPrefix}${deterministicUuid(keyedHash(keyring, "reset-stream", email))}`;
+  return `${passwordResetStreamPrefix}${deterministicUuid(bareKeyedHash(keyring.primary, "reset-stream", email))}`;
 }
 
-const RESET_STREAM = "select stream_id from reset_streams where email_lookup = $1";
+const RESET_STREAM =
+  "select stream_id from reset_streams where email_lookup = any($1::text[]) limit 1";
 
 /**
  * The email's reset stream: its own random one once the address was registered (or erased),
@@ -22,7 +23,7 @@ export async function resetStreamOf(
   email: string,
 ): Promise<string> {
   const [row] = await runRead<{ stream_id: string }>(ctx.db, RESET_STREAM, [
-    emailLookup(ctx.keyring, email),
+    emailLookups(ctx.keyring, email),
   ]);
   return row?.stream_id ?? resetStreamId(ctx.keyring, email);
 }
@@ -36,9 +37,9 @@ export interface TriggerAccount {
 
 const ACCOUNT_AND_RESET_STREAM = `
   select u.id, u.sealed_email, k.wrapped_key,
-         (select stream_id from reset_streams where email_lookup = $1) as stream_id
+         (select stream_id from reset_streams where email_lookup = any($1::text[]) limit 1) as stream_id
   from (select 1) as one
-  left join users u on u.email_lookup = $1
+  left join users u on u.email_lookup = any($1::text[])
   left join data_keys k on k.subject_id = u.id`;
 
 /**
@@ -49,7 +50,7 @@ export async function accountAndResetStream(
   ctx: { db: Db | Tx; keyring: Keyring },
   email: string,
 ): Promise<{ user: TriggerAccount | undefined; streamId: string }> {
-  const lookup = emailLookup(ctx.keyring, email);
+  const lookup = emailLookups(ctx.keyring, email);
   const rows = await runRead<{
     id: string | null;
     sealed_email: string | null;

@@ -1,11 +1,15 @@
 export { CodeKeys } from "./code-keys";
 export {
+  bareKeyedHash,
   constantTimeEqual,
   deriveKeyring,
   emailLookup,
+  emailLookups,
   isSealed,
   type Keyring,
   keyedHash,
+  keyedHashes,
+  MissingKeyError,
   newDataKey,
   seal,
   sealedLength,

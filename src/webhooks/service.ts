@@ -4,7 +4,7 @@ import type { AppContext } from "../context";
 import { deterministicUuid, type StreamWrite } from "../event-store";
 import { HttpError, invalidBody } from "../http/errors";
 import { resetStreamOf } from "../password-reset/streams";
-import { emailLookup } from "../privacy";
+import { emailLookups } from "../privacy";
 import { decideReport, type SentMessage } from "./decider";
 import { isAuthentic, parseReport, parseSignature } from "./model";
 
@@ -89,7 +89,7 @@ async function sentMessages(
   const account = await ctx.db
     .selectFrom("users")
     .select("id")
-    .where("email_lookup", "=", emailLookup(ctx.keyring, recipient))
+    .where("email_lookup", "in", emailLookups(ctx.keyring, recipient))
     .executeTakeFirst();
   const streams = [await resetStreamOf(ctx, recipient)];
   if (account) streams.push(userStreamId(account.id));

@@ -253,7 +253,7 @@ describe.skipIf(!onPostgres)(
           PATH: process.env.PATH,
           HOME: process.env.HOME,
           DATABASE_URL: t.testDb.url,
-          SECRET_KEY: Buffer.from(t.runtime.config.secretKey ?? []).toString("hex"),
+          SECRET_KEY: Buffer.from(t.runtime.config.secretKey?.[0] ?? []).toString("hex"),
         },
       });
 

@@ -47,10 +47,10 @@ const trigger = (email: string, ip = "192.0.2.10") =>
 async function everyKey(): Promise<{ name: string; key: Uint8Array }[]> {
   const { keyring, config, db } = t.runtime;
   const keys = [
-    { name: "hmacKey", key: keyring.hmacKey as Uint8Array },
-    { name: "wrapKey", key: keyring.wrapKey },
+    { name: "hmacKey", key: keyring.primary.hmacKey as Uint8Array },
+    { name: "wrapKey", key: keyring.primary.wrapKey },
   ];
-  if (config.secretKey) keys.push({ name: "SECRET_KEY", key: config.secretKey });
+  for (const key of config.secretKey ?? []) keys.push({ name: "SECRET_KEY", key });
   for (const row of await db.selectFrom("data_keys").selectAll().execute()) {
     keys.push({
       name: `data key ${row.subject_id}`,
