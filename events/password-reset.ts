@@ -22,6 +22,8 @@ export type PasswordResetRequested = Event<
     dispatchDeadline: string;
     /** The client's keyed IP hash: the email's limits are counted per client (absent in old events). */
     ipHash?: string;
+    /** The email's language: the account's, else the request's Accept-Language (absent in old events). */
+    locale?: string;
   }
 >;
 
@@ -67,7 +69,11 @@ export type PasswordResetRefusalsCounted = Event<
 
 type ResetEmail = { requestId: string };
 
-export type PasswordResetEmailSent = EmailSent<"PasswordResetEmailSent", ResetEmail>;
+/** `locale`: the language the email was written in (absent in old events). */
+export type PasswordResetEmailSent = EmailSent<
+  "PasswordResetEmailSent",
+  ResetEmail & { locale?: string }
+>;
 export type PasswordResetEmailFailed = EmailFailed<"PasswordResetEmailFailed", ResetEmail>;
 
 export type CodeRejectionReason =

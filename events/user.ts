@@ -4,7 +4,13 @@ import type { Event } from "./event";
 /** Values named `sealed…` are sealed under the user's data key; erasure makes them unreadable. */
 export type UserRegistered = Event<
   "UserRegistered",
-  { userId: string; sealedEmail: string; sealedPasswordHash: string }
+  {
+    userId: string;
+    sealedEmail: string;
+    sealedPasswordHash: string;
+    /** The language the account's emails are written in (BCP 47), when it chose one. */
+    sealedLocale?: string;
+  }
 >;
 
 export type UserLoggedIn = Event<
@@ -48,7 +54,10 @@ export type PasswordChanged = Event<
 
 type Notice = { changeEventId: string };
 
-export type PasswordChangedNoticeSent = EmailSent<"PasswordChangedNoticeSent", Notice>;
+export type PasswordChangedNoticeSent = EmailSent<
+  "PasswordChangedNoticeSent",
+  Notice & { locale?: string }
+>;
 export type PasswordChangedNoticeFailed = EmailFailed<"PasswordChangedNoticeFailed", Notice>;
 
 /** The provider's reports on a sent notice, as for reset emails. */

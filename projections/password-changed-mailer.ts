@@ -12,10 +12,10 @@ import {
 } from "../src/event-store";
 import type { Logger } from "../src/log";
 import { deliveryRecord } from "../src/mail/deliver";
-import type { Mailer } from "../src/mail/mailer";
+import type { Mailer, MailTemplate } from "../src/mail/mailer";
 import { mailReactor } from "../src/mail/reactor";
 import type { SendMarks } from "../src/mail/send-marks";
-import { passwordChangedMessage } from "../src/password-reset/messages";
+import type { EmailCatalog } from "../src/password-reset/messages";
 import { type DataKeys, unseal } from "../src/privacy";
 
 export const PASSWORD_CHANGED_MAILER = "password-changed-mailer";
@@ -35,13 +35,24 @@ export interface PasswordChangedMailerDeps {
   dataKeys: DataKeys;
   mailer: Mailer;
   marks: SendMarks;
-  mailFrom: string;
+  emails: EmailCatalog;
   log: Logger;
   now?: () => number;
 }
 
 /** Tells the account's owner that the password changed (no code, no password in it). */
 export function passwordChangedMailer(deps: PasswordChangedMailerDeps): ReactorHandler {
+  const templates = new Map<string, MailTemplate>();
+  const templateFor = (locale: string) => {
+    let template = templates.get(locale);
+    if (!template) {
+      template = deps.emails.passwordChanged(locale);
+      templates.set(locale, template);
+    }
+    return template;
+  };
+  // What prepare chose, for the outcome (each notice is prepared before its outcome is written).
+  const locales = new Map<string, string>();
   return mailReactor<RecordedEvent<PasswordChanged>, Outcome>(
     { ...deps, concurrency: 16 },
     {
@@ -54,21 +65,30 @@ export function passwordChangedMailer(deps: PasswordChangedMailerDeps): ReactorH
         const key = await deps.dataKeys.find(userId);
         const user = await deps.db
           .selectFrom("users")
-          .select("sealed_email")
+          .select(["sealed_email", "sealed_locale"])
           .where("id", "=", userId)
           .executeTakeFirst();
         if (!key || !user) return { notSent: "erased" };
-        const { to, ...template } = passwordChangedMessage({
-          to: unseal(key, userId, user.sealed_email),
-          from: deps.mailFrom,
-        });
-        return { template, recipient: { to, variables: {} } };
+        const accountLocale = user.sealed_locale
+          ? unseal(key, userId, user.sealed_locale)
+          : undefined;
+        const locale = deps.emails.localeFor(accountLocale, undefined);
+        locales.set(event.eventId, locale);
+        return {
+          template: templateFor(locale),
+          recipient: { to: unseal(key, userId, user.sealed_email), variables: {} },
+        };
       },
       outcome(event, result) {
         const changeEventId = event.eventId;
         const record = deliveryRecord(deps.mailer.name, result);
+        const locale = locales.get(changeEventId);
+        locales.delete(changeEventId);
         return record.sent
-          ? { type: "PasswordChangedNoticeSent", data: { changeEventId, ...record.data } }
+          ? {
+              type: "PasswordChangedNoticeSent",
+              data: { changeEventId, ...record.data, ...(locale ? { locale } : {}) },
+            }
           : { type: "PasswordChangedNoticeFailed", data: { changeEventId, ...record.data } };
       },
     },

@@ -17,7 +17,7 @@ import type { Mailer, MailTemplate } from "../src/mail/mailer";
 import { mailReactor } from "../src/mail/reactor";
 import type { SendMarks } from "../src/mail/send-marks";
 import { formatResetCode } from "../src/password-reset/code";
-import { CODE_VARIABLE, passwordResetTemplate } from "../src/password-reset/messages";
+import { CODE_VARIABLE, type EmailCatalog } from "../src/password-reset/messages";
 import { type CodeKeys, type DataKeys, unseal } from "../src/privacy";
 
 export const RESET_MAILER = "reset-mailer";
@@ -34,7 +34,7 @@ export interface ResetMailerDeps {
   codeKeys: CodeKeys;
   mailer: Mailer;
   marks: SendMarks;
-  mailFrom: string;
+  emails: EmailCatalog;
   log: Logger;
   /** Requests handled at once; they wait for the batcher, which bounds the provider calls. */
   concurrency?: number;
@@ -47,12 +47,14 @@ export interface ResetMailerDeps {
  * records the outcome. Sends only before the request's dispatch deadline.
  */
 export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
-  const templates = new Map<number, MailTemplate>();
-  const templateFor = (expiresInMinutes: number) => {
-    let template = templates.get(expiresInMinutes);
+  // One template per lifetime and language, so the batcher groups the messages that share one.
+  const templates = new Map<string, MailTemplate>();
+  const templateFor = (locale: string, expiresInMinutes: number) => {
+    const key = `${locale}:${expiresInMinutes}`;
+    let template = templates.get(key);
     if (!template) {
-      template = passwordResetTemplate({ from: deps.mailFrom, expiresInMinutes });
-      templates.set(expiresInMinutes, template);
+      template = deps.emails.resetTemplate(locale, expiresInMinutes);
+      templates.set(key, template);
     }
     return template;
   };
@@ -84,7 +86,7 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
           Math.round((Date.parse(expiresAt) - event.recordedAt.getTime()) / 60_000),
         );
         return {
-          template: templateFor(expiresInMinutes),
+          template: templateFor(deps.emails.known(event.data.locale), expiresInMinutes),
           recipient: {
             to: unseal(key, userId, sealedEmail),
             variables: { [CODE_VARIABLE]: formatResetCode(unseal(codeKey, requestId, sealedCode)) },
@@ -94,8 +96,9 @@ export function resetMailer(deps: ResetMailerDeps): ReactorHandler {
       outcome(event, result) {
         const { requestId } = event.data;
         const record = deliveryRecord(deps.mailer.name, result);
+        const locale = deps.emails.known(event.data.locale);
         return record.sent
-          ? { type: "PasswordResetEmailSent", data: { requestId, ...record.data } }
+          ? { type: "PasswordResetEmailSent", data: { requestId, ...record.data, locale } }
           : { type: "PasswordResetEmailFailed", data: { requestId, ...record.data } };
       },
     },

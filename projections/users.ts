@@ -29,7 +29,7 @@ export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }):
       const event = recorded as RecordedEvent<UserEvent>;
       switch (event.type) {
         case "UserRegistered": {
-          const { userId, sealedEmail, sealedPasswordHash } = event.data;
+          const { userId, sealedEmail, sealedPasswordHash, sealedLocale } = event.data;
           const email = await unsealFor(trx, userId, sealedEmail);
           const lookup = emailLookup(deps.keyring, email);
           await trx
@@ -40,6 +40,7 @@ export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }):
               email_lookup: lookup,
               password_hash: await unsealFor(trx, userId, sealedPasswordHash),
               created_at: event.recordedAt,
+              sealed_locale: sealedLocale ?? null,
             })
             .execute();
           // The account's requests go to a stream of its own, apart from anyone's before it.

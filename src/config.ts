@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log";
+import { canonicalLocale } from "./mail/locale";
 
 export type UnknownEmailPolicy = "reveal" | "conceal";
 export const NODE_ENVS = ["production", "development", "test"] as const;
@@ -39,6 +40,12 @@ export interface Config {
   secretKey: Uint8Array[] | undefined;
   mailgun: MailgunConfig | undefined;
   mailFrom: string;
+  /** The emails' language when neither the account nor the request names one of theirs. */
+  mailDefaultLocale: string;
+  /** A directory of template files over the shipped emails; undefined: the shipped ones. */
+  mailTemplatesDir: string | undefined;
+  /** The name the emails give the service (`{{product}}`). */
+  mailProductName: string;
   resetCodeTtlSeconds: number;
   resetDispatchTimeoutMs: number;
   unknownEmail: UnknownEmailPolicy;
@@ -301,6 +308,16 @@ export function loadConfig(
     throw new ConfigError("MAIL_FROM", "expected an email address");
   }
 
+  const defaultLocale = read(env, "MAIL_DEFAULT_LOCALE") ?? "en";
+  const mailDefaultLocale = canonicalLocale(defaultLocale);
+  if (mailDefaultLocale === undefined) {
+    throw new ConfigError("MAIL_DEFAULT_LOCALE", `not a BCP 47 language tag: "${defaultLocale}"`);
+  }
+  const mailProductName = read(env, "MAIL_PRODUCT_NAME") ?? "reset-ledger";
+  if (/[\r\n]/.test(mailProductName) || mailProductName.length > 100) {
+    throw new ConfigError("MAIL_PRODUCT_NAME", "expected one line of at most 100 characters");
+  }
+
   const audit = auditTokens(env);
   const metricsToken = read(env, "METRICS_TOKEN");
   if (metricsToken !== undefined && metricsToken.length < 16) {
@@ -336,6 +353,9 @@ export function loadConfig(
         ? { apiKey, domain, url: mailgunUrl }
         : undefined,
     mailFrom,
+    mailDefaultLocale,
+    mailTemplatesDir: read(env, "MAIL_TEMPLATES_DIR"),
+    mailProductName,
     resetCodeTtlSeconds: integer(env, "RESET_CODE_TTL_SECONDS", 600, 1, 600),
     resetDispatchTimeoutMs: integer(env, "RESET_DISPATCH_TIMEOUT_MS", 10_000, 100, 120_000),
     unknownEmail: oneOf(env, "RESET_UNKNOWN_EMAIL", ["reveal", "conceal"], "reveal"),

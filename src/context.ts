@@ -5,6 +5,7 @@ import type { Logger } from "./log";
 import type { MailCatcher } from "./mail/catcher";
 import type { Mailer } from "./mail/mailer";
 import type { Metrics } from "./observability/metrics";
+import type { EmailCatalog } from "./password-reset/messages";
 import type { CodeKeys, DataKeys, IpHashes, Keyring } from "./privacy";
 
 /**
@@ -23,6 +24,8 @@ export interface AppContext {
   readonly ipHashes: IpHashes;
   readonly log: Logger;
   readonly mailer: Mailer;
+  /** Both emails in every language, the deployment's templates over the shipped ones. */
+  readonly emails: EmailCatalog;
   /** The console mailer's last emails, outside production only; undefined with a real mailer. */
   readonly mailCatcher: MailCatcher | undefined;
   readonly metrics: Metrics;

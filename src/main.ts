@@ -15,10 +15,13 @@ import {
   warnAboutEmbeddedProduction,
 } from "./operations/startup";
 import { superviseWorkers, workerLink } from "./operations/workers";
+import { emailCatalogOf } from "./password-reset/messages";
 import { createRuntime } from "./runtime";
 
 async function main() {
   const config = loadConfig();
+  // The emails first: a template that cannot be used stops start-up before anything starts.
+  const emails = emailCatalogOf(config);
   const worker = workerLink();
   const base = createLogger({ level: config.logLevel, format: config.logFormat });
   if (worker === undefined && config.workers > 1) {
@@ -35,7 +38,7 @@ async function main() {
   const unlock = config.databaseUrl === undefined ? lockEmbeddedDatabase(config.dataDir) : () => {};
   let runtime: AppContext;
   try {
-    runtime = await createRuntime(config, { log });
+    runtime = await createRuntime(config, { log, emails });
     await runtime.start();
   } catch (error) {
     unlock();

@@ -38,6 +38,7 @@ import {
 } from "./observability/instrument";
 import { Metrics } from "./observability/metrics";
 import { verifySecretKeys } from "./operations/startup";
+import { type EmailCatalog, emailCatalogOf } from "./password-reset/messages";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
 
@@ -50,6 +51,8 @@ export interface RuntimeOptions {
   leaseMs?: number;
   /** How reset emails are batched (provider calls in flight, recipients per call). */
   mailBatching?: MailBatcherOptions;
+  /** The emails, already built (main builds them first, so a bad template stops start-up early). */
+  emails?: EmailCatalog;
 }
 
 /** Opens the core every entry point needs; a CLI that only reads the log needs no more. */
@@ -79,6 +82,7 @@ export async function createRuntime(
   options: RuntimeOptions = {},
 ): Promise<AppContext> {
   const log = options.log ?? createLogger();
+  const emails = options.emails ?? emailCatalogOf(config);
   const core = await openCore(config, options.database);
   await verifySecretKeys(core, log);
   const { database, bus, store, dataKeys, codeKeys } = core;
@@ -94,7 +98,7 @@ export async function createRuntime(
     codeKeys,
     mailer,
     marks: databaseSendMarks(database),
-    mailFrom: config.mailFrom,
+    emails,
     log,
   };
   const subscribe = (name: string, types: string[], handler: ReactorHandler) => {
@@ -131,6 +135,7 @@ export async function createRuntime(
     config,
     log,
     mailer,
+    emails,
     mailCatcher: chosen.catcher,
     metrics,
     subscriptions,

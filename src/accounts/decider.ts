@@ -5,6 +5,7 @@ export type RegisterUser = {
   userId: string;
   sealedEmail: string;
   sealedPasswordHash: string;
+  sealedLocale?: string;
 };
 
 export type AccountCommand = RegisterUser;
@@ -44,6 +45,7 @@ export function decideAccount(
             userId: command.userId,
             sealedEmail: command.sealedEmail,
             sealedPasswordHash: command.sealedPasswordHash,
+            ...(command.sealedLocale === undefined ? {} : { sealedLocale: command.sealedLocale }),
           },
         },
       ];

@@ -1,4 +1,5 @@
 import { HttpError } from "../http/errors";
+import { canonicalLocale } from "../mail/locale";
 import { isValidEmail, normaliseEmail, passwordProblem, presentString } from "./rules";
 
 export interface Credentials {
@@ -6,9 +7,14 @@ export interface Credentials {
   password: string;
 }
 
-/** Register's checks in the documented order: fields, email format, password rules. */
-export function parseRegistration(body: Record<string, unknown>): Credentials {
-  const { email, password } = body;
+export interface Registration extends Credentials {
+  /** The language of the account's emails (canonical BCP 47), when it chose one. */
+  locale?: string;
+}
+
+/** Register's checks in the documented order: fields, email format, password rules, locale. */
+export function parseRegistration(body: Record<string, unknown>): Registration {
+  const { email, password, locale } = body;
   if (!presentString(email) || !presentString(password)) {
     throw new HttpError(400, "email and password are required");
   }
@@ -16,7 +22,12 @@ export function parseRegistration(body: Record<string, unknown>): Credentials {
   if (!isValidEmail(normalised)) throw new HttpError(400, "invalid email format");
   const problem = passwordProblem(password);
   if (problem) throw new HttpError(400, problem);
-  return { email: normalised, password };
+  if (locale === undefined || locale === null) return { email: normalised, password };
+  const canonical = typeof locale === "string" ? canonicalLocale(locale.trim()) : undefined;
+  if (canonical === undefined) {
+    throw new HttpError(400, "locale must be a BCP 47 language tag, such as en, de or pt-BR");
+  }
+  return { email: normalised, password, locale: canonical };
 }
 
 export interface LoginRequest extends Credentials {

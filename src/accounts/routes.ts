@@ -22,6 +22,19 @@ const credentialsSchema = {
   required: ["email", "password"],
 } as const;
 
+const registrationSchema = {
+  ...credentialsSchema,
+  properties: {
+    ...credentialsSchema.properties,
+    locale: {
+      type: "string",
+      description:
+        "Optional. The language of the account's emails, a BCP 47 tag (stored canonical: `pt-br` → `pt-BR`); without it the emails follow each request's `Accept-Language`, else `MAIL_DEFAULT_LOCALE`",
+      example: "de",
+    },
+  },
+} as const;
+
 const loginSchema = {
   type: "object",
   properties: {
@@ -87,13 +100,13 @@ export function accountRoutes(ctx: AppContext) {
           summary: "Register",
           description: "Creates an account. The email is normalised (trimmed, lower-cased).",
           operationId: "register",
-          requestBody: jsonBody(credentialsSchema),
+          requestBody: jsonBody(registrationSchema),
           responses: {
             "201": jsonResponse("Registered", {
               schema: { type: "object", properties: { user: userSchema }, required: ["user"] },
               example: { user: examples.user },
             }),
-            "400": jsonResponse("Missing fields, invalid email or weak password", {
+            "400": jsonResponse("Missing fields, invalid email, weak password or invalid locale", {
               schema: errorSchema,
               example: { error: "email and password are required" },
             }),

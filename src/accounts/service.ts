@@ -17,7 +17,7 @@ import {
 import { decideAccount, initialAccountState } from "./decider";
 import { deviceLimitKey, deviceTokenHash, findDevice, newDeviceToken } from "./devices";
 import { hashPassword, verifyPassword } from "./hashing";
-import type { Credentials, LoginRequest, PublicUser } from "./model";
+import type { LoginRequest, PublicUser, Registration } from "./model";
 import { hasLoneSurrogate } from "./rules";
 import { DEVICE_TOKEN_TTL_MS, SESSION_TTL_MS } from "./session-rules";
 
@@ -92,7 +92,7 @@ export async function findUserByEmail(ctx: AppContext, email: string) {
 
 export async function registerUser(
   ctx: AppContext,
-  credentials: Credentials,
+  credentials: Registration,
   client: ClientInfo,
 ): Promise<PublicUser> {
   // A taken email (409) tells that an account exists: counted like a failed login. Every
@@ -119,6 +119,9 @@ export async function registerUser(
           userId,
           sealedEmail: seal(key, userId, credentials.email),
           sealedPasswordHash: seal(key, userId, passwordHash),
+          ...(credentials.locale === undefined
+            ? {}
+            : { sealedLocale: seal(key, userId, credentials.locale) }),
         },
         initialAccountState,
         { emailTaken: existing !== undefined },

@@ -37,6 +37,8 @@ export interface UsersTable {
   password_hash: string;
   created_at: Timestamp;
   password_changed_at: Timestamp | null;
+  /** Sealed like the email; null when the account chose no language. */
+  sealed_locale: Generated<string | null>;
 }
 
 export interface ResetCodesTable {

@@ -8,10 +8,15 @@ export function escapeHtml(value: string): string {
     .replace(/'/g, "&#39;");
 }
 
-export function htmlDocument(title: string, body: string): string {
+/** `lang` and `dir` (rtl for Arabic, Hebrew…) make readers and mail clients lay it out right. */
+export function htmlDocument(
+  title: string,
+  body: string,
+  language: { lang: string; dir: "ltr" | "rtl" } = { lang: "en", dir: "ltr" },
+): string {
   return [
     "<!doctype html>",
-    '<html lang="en">',
+    `<html lang="${escapeHtml(language.lang)}" dir="${language.dir}">`,
     '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">',
     `<title>${escapeHtml(title)}</title></head>`,
     '<body style="font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#111">',

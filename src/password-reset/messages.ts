@@ -1,108 +1,232 @@
+import { type Config, ConfigError } from "../config";
 import { escapeHtml, htmlDocument } from "../mail/html";
+import { canonicalLocale, negotiateLocale } from "../mail/locale";
 import type { MailMessage, MailTemplate } from "../mail/mailer";
+import {
+  type EmailTemplate,
+  loadTemplateOverrides,
+  renderTemplate,
+  TemplateError,
+  type TemplateKind,
+  type TemplateOverrides,
+  templateKey,
+} from "../mail/templates";
 import { formatResetCode } from "./code";
+import { SHIPPED_LOCALES, WORDING, type Wording } from "./translations";
 
-export const PASSWORD_RESET_SUBJECT = "Reset your password";
 export const PASSWORD_RESET_TAG = "password-reset";
-export const PASSWORD_CHANGED_SUBJECT = "Your password was changed";
 export const PASSWORD_CHANGED_TAG = "password-changed";
+
+export type EmailKind = "reset" | "password-changed";
+
+/** The placeholders each email knows; the reset email's bodies must show its code. */
+export const EMAIL_KINDS: Record<EmailKind, TemplateKind> = {
+  reset: {
+    placeholders: ["code", "lifetime", "lifetime_minutes", "product"],
+    requiredInBodies: ["code"],
+  },
+  "password-changed": { placeholders: ["product"], requiredInBodies: [] },
+};
+
+export const DEFAULT_PRODUCT_NAME = "reset-ledger";
+
+/** The recipient variable that carries each recipient's own code in a batch. */
+export const CODE_VARIABLE = "code";
+
+const CODE_STYLE =
+  "font-family:Consolas,Menlo,monospace;font-size:24px;font-weight:bold;letter-spacing:2px";
+
+const paragraphs = (lines: string[]) => lines.map((line) => `<p>${escapeHtml(line)}</p>`);
+
+function shippedTemplate(kind: EmailKind, locale: string, wording: Wording): EmailTemplate {
+  const language = { lang: locale, dir: wording.dir };
+  if (kind === "reset") {
+    const { subject, beforeCode, afterCode } = wording.reset;
+    return {
+      subject,
+      text: `${[beforeCode.join("\n\n"), "{{code}}", afterCode.join("\n\n")].join("\n\n")}\n`,
+      html: htmlDocument(
+        subject,
+        [
+          ...paragraphs(beforeCode),
+          // The code reads left to right in every language, Arabic included.
+          `<p style="${CODE_STYLE}"><bdi dir="ltr" class="code">{{code}}</bdi></p>`,
+          ...paragraphs(afterCode),
+        ].join("\n"),
+        language,
+      ),
+    };
+  }
+  const { subject, paragraphs: lines } = wording.changed;
+  return {
+    subject,
+    text: `${lines.join("\n\n")}\n`,
+    html: htmlDocument(subject, paragraphs(lines).join("\n"), language),
+  };
+}
+
+export interface EmailSettings {
+  from: string;
+  product: string;
+  defaultLocale: string;
+  templatesDir?: string;
+}
+
+/**
+ * Both emails in every shipped locale, with the deployment's template files over them. Built at
+ * start-up: a file that cannot be used stops it (ConfigError naming the file).
+ */
+export class EmailCatalog {
+  readonly from: string;
+  readonly product: string;
+  readonly defaultLocale: string;
+  readonly locales: readonly string[];
+  private readonly templates = new Map<string, EmailTemplate>();
+
+  constructor(settings: EmailSettings) {
+    this.from = settings.from;
+    this.product = settings.product;
+    let overrides: TemplateOverrides = new Map();
+    if (settings.templatesDir !== undefined) {
+      try {
+        overrides = loadTemplateOverrides(settings.templatesDir, EMAIL_KINDS, canonicalLocale);
+      } catch (error) {
+        if (error instanceof TemplateError)
+          throw new ConfigError("MAIL_TEMPLATES_DIR", error.message);
+        throw error;
+      }
+    }
+    const locales = new Set(SHIPPED_LOCALES);
+    for (const key of overrides.keys()) locales.add(key.slice(key.indexOf(".") + 1));
+    for (const locale of locales) {
+      for (const kind of Object.keys(EMAIL_KINDS) as EmailKind[]) {
+        const wording = WORDING[locale];
+        const override = overrides.get(templateKey(kind, locale)) ?? {};
+        const base = wording ? shippedTemplate(kind, locale, wording) : undefined;
+        const template = { ...base, ...override };
+        // A locale of the deployment's own has no shipped wording to fall back on.
+        for (const [part, suffix] of [
+          ["subject", "subject"],
+          ["text", "txt"],
+          ["html", "html"],
+        ] as const) {
+          if (template[part] === undefined) {
+            throw new ConfigError(
+              "MAIL_TEMPLATES_DIR",
+              `${settings.templatesDir}/${kind}.${locale}.${suffix}: missing (${locale} is not shipped)`,
+            );
+          }
+        }
+        this.templates.set(templateKey(kind, locale), template as EmailTemplate);
+      }
+    }
+    this.locales = [...locales];
+    const defaultLocale = negotiateLocale(settings.defaultLocale, this.locales);
+    if (defaultLocale === undefined) {
+      throw new ConfigError(
+        "MAIL_DEFAULT_LOCALE",
+        `no emails in "${settings.defaultLocale}" (available: ${this.locales.join(", ")})`,
+      );
+    }
+    this.defaultLocale = defaultLocale;
+  }
+
+  /** The account's locale if one fits, else the request's Accept-Language, else the default. */
+  localeFor(accountLocale: string | undefined, acceptLanguage: string | null | undefined): string {
+    return (
+      negotiateLocale(accountLocale, this.locales) ??
+      negotiateLocale(acceptLanguage, this.locales) ??
+      this.defaultLocale
+    );
+  }
+
+  /** A locale this catalog has (an older event's, or none: the default). */
+  known(locale: string | undefined): string {
+    return locale !== undefined && this.locales.includes(locale)
+      ? locale
+      : this.localeFor(locale, undefined);
+  }
+
+  render(kind: EmailKind, locale: string, values: Record<string, string>): EmailTemplate {
+    const template = this.templates.get(templateKey(kind, this.known(locale))) as EmailTemplate;
+    return renderTemplate(template, { product: this.product, ...values });
+  }
+
+  /** The reset email for `shown` (a code, or a batch's `%recipient.code%`). */
+  reset(locale: string, shown: string, expiresInMinutes: number): MailTemplate {
+    const lifetime = new Intl.NumberFormat(this.known(locale), {
+      style: "unit",
+      unit: "minute",
+      unitDisplay: "long",
+    }).format(expiresInMinutes);
+    const rendered = this.render("reset", locale, {
+      code: shown,
+      lifetime,
+      lifetime_minutes: String(expiresInMinutes),
+    });
+    return { from: this.from, ...rendered, tags: [PASSWORD_RESET_TAG] };
+  }
+
+  /** The reset email for batch sending: the code is each recipient's `%recipient.code%`. */
+  resetTemplate(locale: string, expiresInMinutes: number): MailTemplate {
+    return this.reset(locale, `%recipient.${CODE_VARIABLE}%`, expiresInMinutes);
+  }
+
+  passwordChanged(locale: string): MailTemplate {
+    return {
+      from: this.from,
+      ...this.render("password-changed", locale, {}),
+      tags: [PASSWORD_CHANGED_TAG],
+    };
+  }
+}
+
+/** The emails as the configuration sets them: start-up builds them before anything else. */
+export const emailCatalogOf = (config: Config) =>
+  new EmailCatalog({
+    from: config.mailFrom,
+    product: config.mailProductName,
+    defaultLocale: config.mailDefaultLocale,
+    templatesDir: config.mailTemplatesDir,
+  });
+
+const englishOnly = new Map<string, EmailCatalog>();
+/** The shipped emails from `from`, in English unless told: for tools and tests. */
+export function shippedEmails(from: string): EmailCatalog {
+  let catalog = englishOnly.get(from);
+  if (!catalog) {
+    catalog = new EmailCatalog({ from, product: DEFAULT_PRODUCT_NAME, defaultLocale: "en" });
+    englishOnly.set(from, catalog);
+  }
+  return catalog;
+}
 
 export interface PasswordResetMessageInput {
   to: string;
   from: string;
   code: string;
   expiresInMinutes: number;
+  locale?: string;
 }
-
-export interface PasswordChangedMessageInput {
-  to: string;
-  from: string;
-}
-
-function minutes(n: number): string {
-  return n === 1 ? "1 minute" : `${n} minutes`;
-}
-
-/** The recipient variable that carries each recipient's own code in a batch. */
-export const CODE_VARIABLE = "code";
 
 export function passwordResetMessage(input: PasswordResetMessageInput): MailMessage {
+  const emails = shippedEmails(input.from);
   return {
     to: input.to,
-    ...resetMessageShowing(formatResetCode(input.code), input),
+    ...emails.reset(input.locale ?? "en", formatResetCode(input.code), input.expiresInMinutes),
   };
 }
 
-/** The reset email for batch sending: the code is each recipient's `%recipient.code%`. */
-export function passwordResetTemplate(input: Omit<PasswordResetMessageInput, "to" | "code">) {
-  return resetMessageShowing(`%recipient.${CODE_VARIABLE}%`, input);
-}
-
-function resetMessageShowing(
-  shown: string,
-  input: { from: string; expiresInMinutes: number },
+export function passwordResetTemplate(
+  input: Omit<PasswordResetMessageInput, "to" | "code">,
 ): MailTemplate {
-  const lifetime = minutes(input.expiresInMinutes);
-  const text = [
-    "Hello,",
-    "",
-    "We received a request to reset the password of your account.",
-    "Enter this code to choose a new password:",
-    "",
-    shown,
-    "",
-    `The code expires in ${lifetime} and works only once.`,
-    "If you did not ask for a password reset, ignore this email: your password stays unchanged.",
-    "",
-  ].join("\n");
-  const html = htmlDocument(
-    PASSWORD_RESET_SUBJECT,
-    [
-      "<p>Hello,</p>",
-      "<p>We received a request to reset the password of your account.<br>",
-      "Enter this code to choose a new password:</p>",
-      '<p style="font-family:Consolas,Menlo,monospace;font-size:24px;font-weight:bold;letter-spacing:2px">',
-      escapeHtml(shown),
-      "</p>",
-      `<p>The code expires in ${escapeHtml(lifetime)} and works only once.</p>`,
-      "<p>If you did not ask for a password reset, ignore this email: your password stays unchanged.</p>",
-    ].join("\n"),
-  );
-  return {
-    from: input.from,
-    subject: PASSWORD_RESET_SUBJECT,
-    text,
-    html,
-    tags: [PASSWORD_RESET_TAG],
-  };
+  return shippedEmails(input.from).resetTemplate(input.locale ?? "en", input.expiresInMinutes);
 }
 
-export function passwordChangedMessage(input: PasswordChangedMessageInput): MailMessage {
-  const text = [
-    "Hello,",
-    "",
-    "The password of your account was just changed, and every session that was signed in has been",
-    "signed out.",
-    "",
-    "If this was you, there is nothing else to do.",
-    "If it was not you, reset your password right away and contact support.",
-    "",
-  ].join("\n");
-  const html = htmlDocument(
-    PASSWORD_CHANGED_SUBJECT,
-    [
-      "<p>Hello,</p>",
-      "<p>The password of your account was just changed, and every session that was signed in has been signed out.</p>",
-      "<p>If this was you, there is nothing else to do.</p>",
-      "<p>If it was not you, reset your password right away and contact support.</p>",
-    ].join("\n"),
-  );
-  return {
-    to: input.to,
-    from: input.from,
-    subject: PASSWORD_CHANGED_SUBJECT,
-    text,
-    html,
-    tags: [PASSWORD_CHANGED_TAG],
-  };
+export function passwordChangedMessage(input: {
+  to: string;
+  from: string;
+  locale?: string;
+}): MailMessage {
+  return { to: input.to, ...shippedEmails(input.from).passwordChanged(input.locale ?? "en") };
 }

@@ -37,6 +37,7 @@ export function passwordResetRoutes(ctx: AppContext) {
         const email = parseTriggerBody(await readJsonObject(request));
         await triggerPasswordReset(resetCtx, {
           email,
+          acceptLanguage: request.headers.get("accept-language"),
           ...clientOf(request, server, ctx.config.trustProxy),
         });
         return { message: triggerMessages.sent };

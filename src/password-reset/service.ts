@@ -61,6 +61,8 @@ export const attemptsStreamOf = async (ctx: AppContext, ip: string) =>
 
 export interface TriggerInput extends ClientInfo {
   email: string;
+  /** The request's Accept-Language: the email's language when the account chose none. */
+  acceptLanguage?: string | null;
 }
 
 export const codeHash = (ctx: AppContext, normalisedCode: string) =>
@@ -147,7 +149,7 @@ export async function triggerPasswordReset(ctx: ResetContext, input: TriggerInpu
  */
 function prepareAccount(
   ctx: AppContext,
-  user: { id: string; sealed_email: string },
+  user: { id: string; sealed_email: string; sealed_locale: string | null },
   key: Buffer,
   code: { requestId: string; key: Buffer },
   input: TriggerInput,
@@ -160,6 +162,10 @@ function prepareAccount(
     sealedEmail: user.sealed_email,
     sealedIp: seal(key, user.id, input.ip),
     sealedUserAgent: seal(key, user.id, input.userAgent),
+    locale: ctx.emails.localeFor(
+      user.sealed_locale === null ? undefined : unseal(key, user.id, user.sealed_locale),
+      input.acceptLanguage,
+    ),
   };
 }
 
@@ -183,7 +189,11 @@ function prepareDecoy(
   }
   const key = unwrapDataKey(ctx.keyring, DECOY_SUBJECT, wrapped);
   // The account's sealed email is read, not sealed: a stand-in of its length seals nothing.
-  const user = { id: randomUUID(), sealed_email: "0".repeat(sealedLength(input.email)) };
+  const user = {
+    id: randomUUID(),
+    sealed_email: "0".repeat(sealedLength(input.email)),
+    sealed_locale: null,
+  };
   return prepareAccount(ctx, user, key, code, input);
 }
 

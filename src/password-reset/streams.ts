@@ -32,11 +32,12 @@ export async function resetStreamOf(
 export interface TriggerAccount {
   id: string;
   sealed_email: string;
+  sealed_locale: string | null;
   wrapped_key: Uint8Array | null;
 }
 
 const ACCOUNT_AND_RESET_STREAM = `
-  select u.id, u.sealed_email, k.wrapped_key,
+  select u.id, u.sealed_email, u.sealed_locale, k.wrapped_key,
          (select stream_id from reset_streams where email_lookup = any($1::text[]) limit 1) as stream_id
   from (select 1) as one
   left join users u on u.email_lookup = any($1::text[])
@@ -54,6 +55,7 @@ export async function accountAndResetStream(
   const rows = await runRead<{
     id: string | null;
     sealed_email: string | null;
+    sealed_locale: string | null;
     wrapped_key: Uint8Array | null;
     stream_id: string | null;
   }>(ctx.db, ACCOUNT_AND_RESET_STREAM, [lookup]);
@@ -61,7 +63,12 @@ export async function accountAndResetStream(
   return {
     user:
       row?.id != null && row.sealed_email != null
-        ? { id: row.id, sealed_email: row.sealed_email, wrapped_key: row.wrapped_key }
+        ? {
+            id: row.id,
+            sealed_email: row.sealed_email,
+            sealed_locale: row.sealed_locale,
+            wrapped_key: row.wrapped_key,
+          }
         : undefined,
     streamId: row?.stream_id ?? resetStreamId(ctx.keyring, email),
   };

@@ -11,6 +11,7 @@ import * as privacyAndLeastPrivilege from "./0009-privacy-and-least-privilege";
 import * as deliveryReportsAndAuditStats from "./0010-delivery-reports-and-audit-stats";
 import * as mailSendMarks from "./0011-mail-send-marks";
 import * as sessionsAndDevices from "./0012-sessions-and-devices";
+import * as accountLocale from "./0013-account-locale";
 
 const migrations: Record<string, Migration> = {
   "0001-event-store": eventStore,
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   "0010-delivery-reports-and-audit-stats": deliveryReportsAndAuditStats,
   "0011-mail-send-marks": mailSendMarks,
   "0012-sessions-and-devices": sessionsAndDevices,
+  "0013-account-locale": accountLocale,
 };
 
 export const migrationProvider: MigrationProvider = {
