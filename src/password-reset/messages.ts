@@ -147,9 +147,13 @@ export class EmailCatalog {
       : this.localeFor(locale, undefined);
   }
 
+  /** The template as filled in: the shipped one, or the deployment's files over it. */
+  template(kind: EmailKind, locale: string): EmailTemplate {
+    return this.templates.get(templateKey(kind, this.known(locale))) as EmailTemplate;
+  }
+
   render(kind: EmailKind, locale: string, values: Record<string, string>): EmailTemplate {
-    const template = this.templates.get(templateKey(kind, this.known(locale))) as EmailTemplate;
-    return renderTemplate(template, { product: this.product, ...values });
+    return renderTemplate(this.template(kind, locale), { product: this.product, ...values });
   }
 
   /** The reset email for `shown` (a code, or a batch's `%recipient.code%`). */
