@@ -68,10 +68,24 @@ describe("a broken template stops start-up naming its file", () => {
     ["reset.fr.txt", "Votre code : {{code}} pour {{produit}}", "unknown placeholder {{produit}}"],
     ["reset.en.txt", "There is no code here.", "missing placeholder {{code}}"],
     ["password-changed.es.subject", "Code {{code}}", "unknown placeholder {{code}}"],
+    [
+      "reset.nl.subject",
+      "Stel je wachtwoord opnieuw in",
+      "reset.nl.txt: missing (nl is not shipped)",
+    ],
+    ["rest.en.subject", "Reset", "expected <kind>.<locale>.<subject|txt|html>"],
   ])("%s", async (name, content, problem) => {
     const dir = templates({ [name]: content });
     const line = await refusesToStart({ MAIL_TEMPLATES_DIR: dir }, "MAIL_TEMPLATES_DIR");
-    expect(line).toContain(join(dir, name));
+    expect(line).toContain(join(dir, name.split(".").slice(0, 2).join(".")));
+    expect(line).toContain(problem);
+  });
+
+  test.each([
+    ["nl", 'no emails in "nl"'],
+    ["not a tag", "not a BCP 47 language tag"],
+  ])("MAIL_DEFAULT_LOCALE=%s", async (locale, problem) => {
+    const line = await refusesToStart({ MAIL_DEFAULT_LOCALE: locale }, "MAIL_DEFAULT_LOCALE");
     expect(line).toContain(problem);
   });
 });
