@@ -47,9 +47,16 @@ export type SessionEnded = Event<
   }
 >;
 
+/** `locale`: the language of the reset email whose code made the change (its notice's too). */
 export type PasswordChanged = Event<
   "PasswordChanged",
-  { userId: string; sealedPasswordHash: string; reason: "reset"; requestId: string }
+  {
+    userId: string;
+    sealedPasswordHash: string;
+    reason: "reset";
+    requestId: string;
+    locale?: string;
+  }
 >;
 
 type Notice = { changeEventId: string };

@@ -32,7 +32,7 @@ export const activeResetCodesProjection = sqlProjection({
       reset_code_rows as (
         select r.*, a.stream_id, a.recorded_at, a.global_position
         from jsonb_to_recordset($rows::jsonb) as r(event_id uuid, status text, code_hash text,
-          request_id uuid, user_id uuid, expires_at timestamptz)
+          request_id uuid, user_id uuid, expires_at timestamptz, locale text)
         join appended a on a.event_id = r.event_id
       ),
       reset_codes_superseded as (
@@ -42,11 +42,12 @@ export const activeResetCodesProjection = sqlProjection({
       ),
       reset_codes_inserted as (
         insert into reset_codes (code_hash, request_id, stream_id, user_id, requested_at,
-          expires_at, status)
+          expires_at, status, locale)
         select code_hash, request_id, stream_id, user_id, recorded_at,
           coalesce(expires_at, recorded_at),
           case when row_number() over (partition by user_id order by global_position desc) = 1
-               then 'active' else 'superseded' end
+               then 'active' else 'superseded' end,
+          locale
         from reset_code_rows where status = 'active'
       ),
       reset_codes_ended as (
@@ -81,7 +82,7 @@ export const activeResetCodesProjection = sqlProjection({
             ? [{ event_id: eventId, status: "locked", request_id: requestId }]
             : [];
         }
-        const { userId, requestId, codeHash, expiresAt } = event.data;
+        const { userId, requestId, codeHash, expiresAt, locale } = event.data;
         return [
           {
             event_id: eventId,
@@ -90,6 +91,7 @@ export const activeResetCodesProjection = sqlProjection({
             request_id: requestId,
             user_id: userId,
             expires_at: expiresAt,
+            locale: locale ?? null,
           },
         ];
       }),

@@ -72,7 +72,8 @@ export function passwordChangedMailer(deps: PasswordChangedMailerDeps): ReactorH
         const accountLocale = user.sealed_locale
           ? unseal(key, userId, user.sealed_locale)
           : undefined;
-        const locale = deps.emails.localeFor(accountLocale, undefined);
+        // The reset email's language first: it already followed the account, else the request.
+        const locale = deps.emails.localeFor(event.data.locale ?? accountLocale, undefined);
         locales.set(event.eventId, locale);
         return {
           template: templateFor(locale),

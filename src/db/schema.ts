@@ -49,6 +49,8 @@ export interface ResetCodesTable {
   requested_at: Timestamp;
   expires_at: Timestamp;
   status: Generated<"active" | "superseded" | "used" | "locked">;
+  /** The language its email was written in (null: before languages, or a concealed decoy). */
+  locale: Generated<string | null>;
 }
 
 export interface RateLimitsTable {

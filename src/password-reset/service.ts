@@ -349,7 +349,7 @@ async function recordReset(
     streamId: string;
     ipHash: string;
     input: ResetInput;
-    owner: { request_id: string; user_id: string } | undefined;
+    owner: { request_id: string; user_id: string; locale: string | null } | undefined;
     user: { id: string; sealed_email: string } | undefined;
     key: Buffer | undefined;
     passwordHash: string | undefined;
@@ -382,6 +382,7 @@ async function recordReset(
           sealedPasswordHash: seal(key, user.id, passwordHash),
           reason: "reset",
           requestId: decision.requestId,
+          ...(owner?.locale ? { locale: owner.locale } : {}),
         },
         metadata,
       };

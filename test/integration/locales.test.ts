@@ -132,6 +132,32 @@ describe("the reset email's language", () => {
     expect(firstField(notice.fields, "html")).toContain('<html lang="it" dir="ltr">');
   });
 
+  test("without an account locale, the notice speaks the reset email's language", async () => {
+    const email = uniqueEmail("es");
+    const userId = ((await register({ email })).json as { user: { id: string } }).user.id;
+    const { code, subject } = await resetEmailTo(email, { "accept-language": "es-MX, en;q=0.5" });
+    expect(subject).toBe("Restablece tu contraseña");
+    const reset = await fixture.t.request(
+      "POST",
+      "/v1/auth/password-reset/reset",
+      { code, new_password: "An0ther-Passw0rd!" },
+      { "x-forwarded-for": ip(), "accept-language": "ja" },
+    );
+    expect(reset.status).toBe(200);
+    await waitFor(() =>
+      messagesTo(fixture.fake, email).find(
+        (m) => firstField(m.fields, "subject") === "Tu contraseña ha cambiado",
+      ),
+    );
+    const notice = await waitFor(async () => {
+      const { rows } = await sql<{ data: Record<string, unknown> }>`
+        select data from events where stream_id = ${`user-${userId}`}
+          and type = 'PasswordChangedNoticeSent'`.execute(fixture.t.runtime.db);
+      return rows[0];
+    });
+    expect(notice.data.locale).toBe("es");
+  });
+
   test.each([
     ["not a tag at all", "locale must be a BCP 47 language tag, such as en, de or pt-BR"],
     [42, "locale must be a BCP 47 language tag, such as en, de or pt-BR"],

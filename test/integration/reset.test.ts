@@ -259,9 +259,9 @@ describe("a successful reset", () => {
     const changed = userEvents.filter((e) => e.type === "PasswordChanged");
     expect(changed).toHaveLength(1);
     expect(Object.keys(changed[0]?.data ?? {}).sort()).toEqual(
-      ["reason", "requestId", "sealedPasswordHash", "userId"].sort(),
+      ["locale", "reason", "requestId", "sealedPasswordHash", "userId"].sort(),
     );
-    expect(changed[0]?.data).toMatchObject({ userId, reason: "reset" });
+    expect(changed[0]?.data).toMatchObject({ userId, reason: "reset", locale: "en" });
     const resetEvents = await api.eventsIn(await resetStreamOf(t.runtime, email));
     const completed = resetEvents.filter((e) => e.type === "PasswordResetCompleted");
     expect(completed).toHaveLength(1);
