@@ -8,6 +8,8 @@ export const SMTP_PASSWORD = "smtp-test-password";
 export interface CaughtMail {
   from: string;
   to: string[];
+  /** Its Message-ID header, as the sender reports it (`<…>`). */
+  messageId: string;
   raw: string;
 }
 
@@ -55,10 +57,12 @@ export async function startSmtpCatcher(): Promise<SmtpCatcher> {
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("end", () => {
         const from = session.envelope.mailFrom;
+        const raw = Buffer.concat(chunks).toString("utf8");
         mails.push({
           from: from === false ? "" : from.address,
           to: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks).toString("utf8"),
+          messageId: raw.match(/^Message-ID:\s*(\S+)/im)?.[1] ?? "",
+          raw,
         });
         callback();
       });
