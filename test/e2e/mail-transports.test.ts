@@ -201,6 +201,10 @@ test("failover: Mailgun answering 503, the email goes by SMTP", async () => {
   expect(smtp.mailsTo(email)).toHaveLength(1);
   expect(messagesTo(fake, email)).toHaveLength(0);
   expect((await outcomeOf(url, email)).data.provider).toBe("smtp");
+  // Each transport is counted under its own name.
+  const metrics = await (await fetch(server?.metricsUrl ?? "")).text();
+  expect(metrics).toMatch(/^email_sends_total\{mailer="mailgun",result="refused"\} [1-9]/m);
+  expect(metrics).toMatch(/^email_sends_total\{mailer="smtp",result="accepted"\} 1$/m);
 });
 
 test("failover: Mailgun taking the message and answering after the deadline is unknown, and nothing reaches SMTP", async () => {
