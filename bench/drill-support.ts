@@ -219,6 +219,14 @@ const codeOf = (fields: Record<string, string[]>) =>
 
 const recipient = (fields: Record<string, string[]>) => fields.to?.[0] ?? "";
 
+/** An email another transport than the fake Mailgun took (SMTP in the failover drill). */
+export interface OtherEmail {
+  to: string;
+  /** The id its transport answered, as the Sent event records it. */
+  id: string;
+  code: string;
+}
+
 /**
  * Maps each acknowledged trigger to its request (one user per trigger, so one request per
  * address) and its emails, and counts what the drill line reports.
@@ -228,6 +236,7 @@ export async function tally(
   secretKey: string,
   fake: FakeMailgun,
   records: readonly Trigger[],
+  others: readonly OtherEmail[] = [],
 ): Promise<Tally> {
   const triggered = new Set(records.map((r) => r.email));
   const log = await readResetLog(databaseUrl, secretKey, triggered);
@@ -239,6 +248,10 @@ export async function tally(
     const to = recipient(m.fields);
     messagesByEmail.set(to, [...(messagesByEmail.get(to) ?? []), m.id]);
     codesByEmail.set(to, (codesByEmail.get(to) ?? new Set()).add(codeOf(m.fields)));
+  }
+  for (const { to, id, code } of others) {
+    messagesByEmail.set(to, [...(messagesByEmail.get(to) ?? []), id]);
+    codesByEmail.set(to, (codesByEmail.get(to) ?? new Set()).add(code));
   }
   const requestsByUser = new Map<string, string[]>();
   for (const r of log.requested) {
@@ -281,7 +294,7 @@ export async function tally(
     acknowledged: acknowledged.size,
     requested: log.requested.length,
     outcomes: log.outcomes.length,
-    emails: fake.messages.length,
+    emails: fake.messages.length + others.length,
     duplicates,
     lost: lostEmails.length,
     failed: log.outcomes.filter((o) => o.type === "PasswordResetEmailFailed").length,

@@ -9,6 +9,8 @@
  *                  dispatch timeout + 2 s, the first 200 within 5 s of pg_isready
  *   mailgun-faults the provider answers 20% 500, 10% 429, 5% slow: one accepted send per 200
  *   two-servers    two processes share the load: no email twice
+ *   failover       MAIL_TRANSPORTS=mailgun,smtp, Mailgun's port closed mid-run: the emails go by
+ *                  SMTP meanwhile, each address still gets exactly one
  *
  * Exits non-zero when an acknowledged request is lost, a request has no outcome at the end, an
  * accepted email's request is logged neither as sent nor as `unknown`, or a drill's own rule breaks. The pg-restart drill restarts the machine's shared PostgreSQL and
@@ -18,10 +20,12 @@ import { randomBytes } from "node:crypto";
 import { startFakeMailgun } from "../test/support/fake-mailgun";
 import { mulberry32 } from "../test/support/random";
 import { type ServerProcess, startServer } from "../test/support/server";
+import { codesIn, startSmtpCatcher } from "../test/support/smtp-catcher";
 import {
   drillLine,
   ensurePostgresRunning,
   type Load,
+  type OtherEmail,
   pgctl,
   pgIsReady,
   startLoad,
@@ -72,7 +76,12 @@ async function withSetup(
 }
 
 /** Lets the last outcomes land and the fake answer everything it received, then counts. */
-async function settle(setup: Setup, load: Load, outcomeTimeoutMs: number): Promise<Tally> {
+async function settle(
+  setup: Setup,
+  load: Load,
+  outcomeTimeoutMs: number,
+  others: () => OtherEmail[] = () => [],
+): Promise<Tally> {
   const statuses = new Map<string, number>();
   for (const r of load.records) {
     const key = r.status === 0 ? "refused" : r.status === -1 ? "timeout" : String(r.status);
@@ -83,7 +92,7 @@ async function settle(setup: Setup, load: Load, outcomeTimeoutMs: number): Promi
   await setup.fake
     .waitFor((_, attempts) => attempts.every((a) => a.outcome !== "pending"), 15_000)
     .catch(() => {});
-  return tally(setup.databaseUrl, setup.secretKey, setup.fake, load.records);
+  return tally(setup.databaseUrl, setup.secretKey, setup.fake, load.records, others());
 }
 
 /** The failures every drill shares: lost acknowledgements and requests left without outcome. */
@@ -314,6 +323,49 @@ async function twoServers(): Promise<DrillResult> {
   });
 }
 
+/** (e) MAIL_TRANSPORTS=mailgun,smtp with Mailgun's port closed mid-run, then open again. */
+async function failover(): Promise<DrillResult> {
+  const smtp = await startSmtpCatcher();
+  try {
+    const env = { MAIL_TRANSPORTS: "mailgun,smtp", SMTP_URL: smtp.url };
+    return await withSetup(3000, {}, env, async (setup) => {
+      const server = await startServer(setup.env);
+      setup.servers.push(server);
+      const load = startLoad({
+        urls: () => [server.url],
+        concurrency: 16,
+        users: 3000,
+        maxMs: 20_000,
+        requestTimeoutMs: 25_000,
+      });
+      await until(() => load.acknowledgedSince(0) >= 100, 20_000);
+      await setup.fake.setMode("refuse");
+      const downAt = Date.now();
+      log("Mailgun's port closed");
+      await until(() => load.acknowledgedSince(downAt) >= 200, 20_000);
+      await setup.fake.setMode("ok");
+      log(`Mailgun back after ${seconds(Date.now() - downAt)} s`);
+      await load.done;
+      const t = await settle(setup, load, 60_000, () =>
+        smtp.mails.map((m) => ({ to: m.to[0] ?? "", id: m.messageId, code: codesIn(m)[0] ?? "" })),
+      );
+      const failures = [...commonFailures(t), ...exactlyOneEmailFailures(t)];
+      if (smtp.mails.length === 0) failures.push("no email went by SMTP while Mailgun was down");
+      return {
+        line: drillLine("failover", t, {
+          by_mailgun: setup.fake.messages.length,
+          by_smtp: smtp.mails.length,
+          failed: t.failed,
+          errors: t.errors,
+        }),
+        failures,
+      };
+    });
+  } finally {
+    await smtp.stop();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const DRILLS: Record<string, () => Promise<DrillResult>> = {
@@ -321,6 +373,7 @@ const DRILLS: Record<string, () => Promise<DrillResult>> = {
   "pg-restart": pgRestart,
   "mailgun-faults": mailgunFaults,
   "two-servers": twoServers,
+  failover,
 };
 
 async function main(): Promise<number> {
@@ -370,6 +423,7 @@ Run ${new Date().toISOString().slice(0, 10)} on ${machineDescription()}, Postgre
 fresh database per drill, RATE_LIMITS=off, fake Mailgun on loopback, one user per trigger; ${total} s in all.
 kill9: kill -9 five times under load, restart on the same database. pg-restart: PostgreSQL stopped ~2 s under
 load (RESET_DISPATCH_TIMEOUT_MS=5000). mailgun-faults: 20% 500, 10% 429, 5% slow (2 s). two-servers: two processes share the load.
+failover: MAIL_TRANSPORTS=mailgun,smtp, Mailgun's port closed mid-run until 200 more triggers were answered.
 \`lost\` = 200s without a PasswordResetEmailSent naming an email the provider accepted for that address.
 \`unlogged\` = emails the provider accepted whose request is logged neither as sent nor as failed with reason \`unknown\`.
 

@@ -23,6 +23,20 @@ export interface MailgunConfig {
   url: string;
 }
 
+export const MAIL_TRANSPORT_NAMES = ["mailgun", "smtp", "hook", "console"] as const;
+export type MailTransportName = (typeof MAIL_TRANSPORT_NAMES)[number];
+
+export interface SmtpConfig {
+  /** `smtp://` (STARTTLS when offered) or `smtps://`, user and password in the URL. */
+  url: string;
+}
+
+export interface MailHookConfig {
+  url: string;
+  /** A Standard Webhooks secret: `whsec_` and base64. */
+  secret: string;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -39,6 +53,10 @@ export interface Config {
   /** SECRET_KEY's keys, newest first. */
   secretKey: Uint8Array[] | undefined;
   mailgun: MailgunConfig | undefined;
+  /** The transports an email is offered to, in order: the next only when one surely did not take it. */
+  mailTransports: MailTransportName[];
+  smtp: SmtpConfig | undefined;
+  mailHook: MailHookConfig | undefined;
   mailFrom: string;
   /** The emails' language when neither the account nor the request names one of theirs. */
   mailDefaultLocale: string;
@@ -231,6 +249,37 @@ function auditTokens(env: Env): AuditToken[] {
   return tokens;
 }
 
+function mailTransports(env: Env, mailgunKeySet: boolean): MailTransportName[] {
+  const raw = read(env, "MAIL_TRANSPORTS");
+  if (raw === undefined) return [mailgunKeySet ? "mailgun" : "console"];
+  const names = raw.split(",").map((n) => n.trim().toLowerCase());
+  for (const name of names) {
+    if (!(MAIL_TRANSPORT_NAMES as readonly string[]).includes(name)) {
+      throw new ConfigError(
+        "MAIL_TRANSPORTS",
+        `expected a list of ${MAIL_TRANSPORT_NAMES.join(", ")}, got "${name}"`,
+      );
+    }
+  }
+  if (new Set(names).size !== names.length) {
+    throw new ConfigError("MAIL_TRANSPORTS", "a transport is listed twice");
+  }
+  return names as MailTransportName[];
+}
+
+function mailHookSecret(env: Env, name: string): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  const base64 = raw.startsWith("whsec_") ? raw.slice("whsec_".length) : "";
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || Buffer.from(base64, "base64").length < 24) {
+    throw new ConfigError(
+      name,
+      "expected a Standard Webhooks secret: whsec_ and 24 or more bytes in base64",
+    );
+  }
+  return raw;
+}
+
 /** One key, or two while Mailgun's is rotated. */
 function webhookSigningKeys(env: Env, name: string): string[] {
   const raw = read(env, name);
@@ -287,11 +336,17 @@ export function loadConfig(
   const apiKey = read(env, "MAILGUN_API_KEY");
   const domain = read(env, "MAILGUN_DOMAIN");
   const mailgunUrl = url(env, "MAILGUN_URL", ["http:", "https:"]) ?? "https://api.mailgun.net";
+  const transports = mailTransports(env, apiKey !== undefined);
+  const usesMailgun = read(env, "MAIL_TRANSPORTS") === undefined || transports.includes("mailgun");
   // Every missing production setting in one message, not one per attempt to start.
   const required: [string, unknown][] = [
     ["SECRET_KEY", secretKey],
-    ["MAILGUN_API_KEY", apiKey],
-    ["MAILGUN_DOMAIN", domain],
+    ...(usesMailgun
+      ? ([
+          ["MAILGUN_API_KEY", apiKey],
+          ["MAILGUN_DOMAIN", domain],
+        ] as [string, unknown][])
+      : []),
   ];
   const missing = production ? required.filter(([, v]) => v === undefined).map(([n]) => n) : [];
   if (missing.length > 0) {
@@ -302,6 +357,21 @@ export function loadConfig(
   }
   if (domain !== undefined && !/^[a-z0-9.-]+\.[a-z0-9-]+$/i.test(domain)) {
     throw new ConfigError("MAILGUN_DOMAIN", `not a domain name: "${domain}"`);
+  }
+  if (transports.includes("mailgun") && apiKey === undefined) {
+    throw new ConfigError("MAILGUN_API_KEY", "required when MAIL_TRANSPORTS lists mailgun");
+  }
+  const smtpUrl = url(env, "SMTP_URL", ["smtp:", "smtps:"]);
+  if (transports.includes("smtp") && smtpUrl === undefined) {
+    throw new ConfigError("SMTP_URL", "required when MAIL_TRANSPORTS lists smtp");
+  }
+  const hookUrl = url(env, "MAIL_HOOK_URL", ["http:", "https:"]);
+  const hookSecret = mailHookSecret(env, "MAIL_HOOK_SECRET");
+  if (transports.includes("hook") && hookUrl === undefined) {
+    throw new ConfigError("MAIL_HOOK_URL", "required when MAIL_TRANSPORTS lists hook");
+  }
+  if (transports.includes("hook") && hookSecret === undefined) {
+    throw new ConfigError("MAIL_HOOK_SECRET", "required when MAIL_TRANSPORTS lists hook");
   }
   const mailFrom = read(env, "MAIL_FROM") ?? `no-reply@${domain ?? "localhost"}`;
   if (!mailFrom.includes("@") || /[\r\n]/.test(mailFrom)) {
@@ -352,6 +422,12 @@ export function loadConfig(
       apiKey !== undefined && domain !== undefined
         ? { apiKey, domain, url: mailgunUrl }
         : undefined,
+    mailTransports: transports,
+    smtp: smtpUrl === undefined ? undefined : { url: smtpUrl },
+    mailHook:
+      hookUrl === undefined || hookSecret === undefined
+        ? undefined
+        : { url: hookUrl, secret: hookSecret },
     mailFrom,
     mailDefaultLocale,
     mailTemplatesDir: read(env, "MAIL_TEMPLATES_DIR"),

@@ -10,7 +10,7 @@ import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
 import { sentMessagesProjection } from "../projections/sent-messages";
 import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
-import type { Config } from "./config";
+import { type Config, ConfigError } from "./config";
 import type { AppContext, CoreContext } from "./context";
 import { type Database, migrate, openDatabase } from "./db";
 import {
@@ -26,9 +26,12 @@ import { createLogger, type Logger } from "./log";
 import type { MailBatcherOptions } from "./mail/batch";
 import { MailCatcher } from "./mail/catcher";
 import { createConsoleMailer } from "./mail/console";
+import { createFailoverMailer } from "./mail/failover";
+import { createHookMailer } from "./mail/hook";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
 import { databaseSendMarks } from "./mail/send-marks";
+import { createSmtpMailer } from "./mail/smtp";
 import { startSweeping } from "./maintenance";
 import {
   instrumentMailer,
@@ -89,8 +92,10 @@ export async function createRuntime(
 
   const subscribed: { name: string; types: string[] }[] = [];
   const metrics = new Metrics(metricsSources(database, subscribed));
-  const chosen = options.mailer ? { mailer: options.mailer } : chooseMailer(config, log);
-  const mailer = instrumentMailer(chosen.mailer, metrics);
+  const chosen = options.mailer
+    ? { mailer: instrumentMailer(options.mailer, metrics) }
+    : chooseMailer(config, log, metrics);
+  const { mailer } = chosen;
   const mailerDeps = {
     db: database.db,
     store,
@@ -167,6 +172,7 @@ export async function createRuntime(
         log.warn("flushing refusal tallies failed", { error }),
       );
       metrics.stop();
+      mailer.close?.();
       await Promise.all(subscriptions.map((s) => s.stop()));
       await notifier?.stop();
       await unlisten?.();
@@ -176,14 +182,39 @@ export async function createRuntime(
   return runtime;
 }
 
-function chooseMailer(config: Config, log: Logger): { mailer: Mailer; catcher?: MailCatcher } {
-  if (config.mailgun) return { mailer: createMailgunMailer(config.mailgun) };
-  // Outside production the emails "sent" are also kept for the mail catcher (/dev/mail).
-  const catcher = config.production ? undefined : new MailCatcher();
-  log.warn(
-    catcher
-      ? "MAILGUN_API_KEY is not set: emails are printed to stdout and shown at /dev/mail, not sent"
-      : "MAILGUN_API_KEY is not set: emails are printed to stdout, not sent",
-  );
-  return { mailer: createConsoleMailer(undefined, catcher), catcher };
+/** The transports of MAIL_TRANSPORTS, each counted under its own name, in failover order. */
+function chooseMailer(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+): { mailer: Mailer; catcher?: MailCatcher } {
+  let catcher: MailCatcher | undefined;
+  const transports = config.mailTransports.map((name): Mailer => {
+    switch (name) {
+      case "mailgun":
+        if (!config.mailgun) throw new ConfigError("MAILGUN_API_KEY", "required by mailgun");
+        return createMailgunMailer(config.mailgun);
+      case "smtp":
+        if (!config.smtp) throw new ConfigError("SMTP_URL", "required by smtp");
+        return createSmtpMailer(config.smtp);
+      case "hook":
+        if (!config.mailHook) throw new ConfigError("MAIL_HOOK_URL", "required by hook");
+        return createHookMailer(config.mailHook);
+      default:
+        // console. Outside production the emails "sent" are also kept for the mail catcher (/dev/mail).
+        catcher = config.production ? undefined : new MailCatcher();
+        log.warn(
+          config.mailgun
+            ? "MAIL_TRANSPORTS lists console: emails it takes are printed to stdout, not sent"
+            : catcher
+              ? "MAILGUN_API_KEY is not set: emails are printed to stdout and shown at /dev/mail, not sent"
+              : "MAILGUN_API_KEY is not set: emails are printed to stdout, not sent",
+        );
+        return createConsoleMailer(undefined, catcher);
+    }
+  });
+  const counted = transports.map((t) => instrumentMailer(t, metrics));
+  const [only] = counted;
+  const mailer = counted.length === 1 && only ? only : createFailoverMailer(counted);
+  return catcher ? { mailer, catcher } : { mailer };
 }

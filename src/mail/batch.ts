@@ -5,6 +5,7 @@ import {
   retryBeforeDeadline,
   retrySend,
 } from "./deliver";
+import { SPLIT_FOR_FAILOVER } from "./failover";
 import { type Mailer, type MailTemplate, type Recipient, renderFor } from "./mailer";
 
 export interface MailBatcherOptions extends Omit<DeliverOptions, "deadline" | "maybeSent"> {
@@ -35,7 +36,7 @@ interface Entry {
 }
 
 const templateKey = (t: MailTemplate) =>
-  [t.from, t.subject, t.tags.join(","), t.text, t.html].join("\u0000");
+  [t.from, t.subject, t.tags.join(","), t.text, t.html, t.locale ?? ""].join("\u0000");
 
 /**
  * Sends messages that share a template in as few provider calls as it can: what is queued when
@@ -148,6 +149,11 @@ export class MailBatcher {
       },
       this.deliverOptions(deadline, false),
     );
+    if (!result.ok && result.reason === SPLIT_FOR_FAILOVER) {
+      // No transport that sends batches took it: each message goes on alone, to the next one.
+      await this.deliverEach(batch, maybeSent, result.attempts);
+      return;
+    }
     if (result.ok || !isRefusalOfSome(result)) {
       for (const entry of batch) entry.settle(result);
       return;

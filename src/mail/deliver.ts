@@ -15,10 +15,13 @@ export interface DeliverOptions {
 }
 
 export type DeliveryResult =
-  | { ok: true; providerMessageId: string; attempts: number }
+  | { ok: true; providerMessageId: string; attempts: number; transport?: string }
   | { ok: false; reason: string; status?: number; attempts: number };
 
-/** What an outcome event records of a delivery: the provider's id on success, why not otherwise. */
+/**
+ * What an outcome event records of a delivery: the transport that took it and its id on
+ * success (`provider` the mailer's name unless a failover list says which), why not otherwise.
+ */
 export function deliveryRecord(
   provider: string,
   result: DeliveryResult,
@@ -27,7 +30,10 @@ export function deliveryRecord(
   | { sent: false; data: { reason: string; status?: number; attempts: number } } {
   if (result.ok) {
     const { providerMessageId, attempts } = result;
-    return { sent: true, data: { provider, providerMessageId, attempts } };
+    return {
+      sent: true,
+      data: { provider: result.transport ?? provider, providerMessageId, attempts },
+    };
   }
   const { reason, status, attempts } = result;
   return {
@@ -112,7 +118,12 @@ export async function retrySend(
       return { ok: false, reason: UNKNOWN, attempts };
     }
 
-    if (outcome.ok) return { ok: true, providerMessageId: outcome.providerMessageId, attempts };
+    if (outcome.ok) {
+      const { providerMessageId, transport } = outcome;
+      return transport === undefined
+        ? { ok: true, providerMessageId, attempts }
+        : { ok: true, providerMessageId, attempts, transport };
+    }
     lastStatus = outcome.status;
     if (outcome.maybeSent) maybeSent = true;
     if (!outcome.retryable) {

@@ -5,10 +5,21 @@ export interface MailMessage {
   text: string;
   html: string;
   tags: string[];
+  /** The reader's language, for transports that hand the message on (the hook). */
+  locale?: string;
+  /** The recipient's own values (a reset code): the hook sends them as fields of their own. */
+  variables?: Record<string, string>;
+  /** The request this email answers, for transports that hand the message on. */
+  requestId?: string;
 }
 
 export type SendOutcome =
-  | { ok: true; providerMessageId: string }
+  | {
+      ok: true;
+      providerMessageId: string;
+      /** Which transport of a failover list took it. */
+      transport?: string;
+    }
   | {
       ok: false;
       retryable: boolean;
@@ -17,6 +28,8 @@ export type SendOutcome =
       retryAfterMs?: number;
       /** The request may have reached the provider (no answer came): it may have the message. */
       maybeSent?: boolean;
+      /** The transport surely did not take the message: the next one of a failover list may. */
+      notTaken?: boolean;
     };
 
 /** A message without its recipient: `%recipient.NAME%` stands for each recipient's own value. */
@@ -25,6 +38,7 @@ export type MailTemplate = Omit<MailMessage, "to">;
 export interface Recipient {
   to: string;
   variables: Record<string, string>;
+  requestId?: string;
 }
 
 /** One provider call for many recipients, each receiving only their own rendered message. */
@@ -37,6 +51,8 @@ export interface Mailer {
   send(message: MailMessage, timeoutMs: number): Promise<SendOutcome>;
   /** Absent when the provider has no batch sending: the batch then goes out one by one. */
   sendBatch?(batch: MailBatch, timeoutMs: number): Promise<SendOutcome>;
+  /** Lets go of held connections (a pool) when the service stops. */
+  close?(): void;
 }
 
 const RECIPIENT_VARIABLE = /%recipient\.([A-Za-z0-9_-]+)%/g;
@@ -48,6 +64,8 @@ export function renderFor(template: MailTemplate, recipient: Recipient): MailMes
   return {
     ...template,
     to: recipient.to,
+    variables: recipient.variables,
+    ...(recipient.requestId === undefined ? {} : { requestId: recipient.requestId }),
     subject: render(template.subject),
     text: render(template.text),
     html: render(template.html),

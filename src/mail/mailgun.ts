@@ -66,7 +66,9 @@ export function createMailgunMailer(options: MailgunMailerOptions): Mailer {
       if (timedOut) return { ok: false, retryable: true, reason: "timeout", maybeSent: true };
       const code = (error as { code?: unknown } | undefined)?.code;
       const notConnected = typeof code === "string" && NOT_CONNECTED_CODES.has(code);
-      return { ok: false, retryable: true, reason: "network", maybeSent: !notConnected };
+      return notConnected
+        ? { ok: false, retryable: true, reason: "network", maybeSent: false, notTaken: true }
+        : { ok: false, retryable: true, reason: "network", maybeSent: true };
     } finally {
       clearTimeout(timer);
     }
@@ -121,6 +123,8 @@ function refusal(status: number, retryAfter: string | null): SendOutcome {
     retryable: isRetryableStatus(status),
     reason: reasonFor(status),
     status,
+    // 429 and 5xx are Mailgun's API saying it did not accept the message.
+    ...(isRetryableStatus(status) ? { notTaken: true } : {}),
   } as const;
   const retryAfterMs = retryAfterMsOf(retryAfter);
   return retryAfterMs === undefined ? outcome : { ...outcome, retryAfterMs };

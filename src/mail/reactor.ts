@@ -83,9 +83,10 @@ export function mailReactor<E extends RecordedEvent, Outcome extends NewEvent>(
     if (now() >= deadline) return { ok: false, reason: fresh ? "deadline" : UNKNOWN, attempts: 0 };
     const job = await prepareBefore(event, deadline);
     if ("notSent" in job) return { ok: false, reason: job.notSent, attempts: 0 };
+    const { requestId } = event.metadata;
     const result = await batcher.send(
       job.template,
-      job.recipient,
+      requestId === undefined ? job.recipient : { ...job.recipient, requestId },
       deadline,
       spec.outcomeEventId(event),
     );

@@ -270,6 +270,60 @@ describe("production without surprises", () => {
   });
 });
 
+describe("MAIL_TRANSPORTS", () => {
+  const hookSecret = `whsec_${Buffer.from("a hook secret of thirty-two bytes").toString("base64")}`;
+
+  test("defaults to mailgun with an API key, else console; an ordered list otherwise", () => {
+    expect(loadConfig({}).mailTransports).toEqual(["console"]);
+    const mailgun = { MAILGUN_API_KEY: "key-x", MAILGUN_DOMAIN: "mg.example.com" };
+    expect(loadConfig(mailgun).mailTransports).toEqual(["mailgun"]);
+    const both = loadConfig({
+      ...mailgun,
+      MAIL_TRANSPORTS: "mailgun, smtp",
+      SMTP_URL: "smtp://user:pass@smtp.example.com:587",
+    });
+    expect(both.mailTransports).toEqual(["mailgun", "smtp"]);
+    expect(both.smtp).toEqual({ url: "smtp://user:pass@smtp.example.com:587" });
+    // Production without Mailgun in the list needs no Mailgun key.
+    const production = loadConfig({
+      NODE_ENV: "production",
+      SECRET_KEY: testSecret(),
+      MAIL_TRANSPORTS: "hook",
+      MAIL_HOOK_URL: "https://app.example.com/email",
+      MAIL_HOOK_SECRET: hookSecret,
+    });
+    expect(production.mailHook).toEqual({
+      url: "https://app.example.com/email",
+      secret: hookSecret,
+    });
+  });
+
+  test("a bad or missing setting of a listed transport stops start-up with one line naming it", async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ MAIL_TRANSPORTS: "mailgun,carrier-pigeon" }, "MAIL_TRANSPORTS"],
+      [{ MAIL_TRANSPORTS: "smtp,smtp", SMTP_URL: "smtp://a:b@localhost" }, "MAIL_TRANSPORTS"],
+      [{ MAIL_TRANSPORTS: "mailgun" }, "MAILGUN_API_KEY"],
+      [{ MAIL_TRANSPORTS: "smtp" }, "SMTP_URL"],
+      [{ MAIL_TRANSPORTS: "smtp", SMTP_URL: "http://smtp.example.com" }, "SMTP_URL"],
+      [{ MAIL_TRANSPORTS: "hook", MAIL_HOOK_SECRET: hookSecret }, "MAIL_HOOK_URL"],
+      [{ MAIL_TRANSPORTS: "hook", MAIL_HOOK_URL: "https://app.example.com/e" }, "MAIL_HOOK_SECRET"],
+      [
+        {
+          MAIL_TRANSPORTS: "hook",
+          MAIL_HOOK_URL: "https://app.example.com/e",
+          MAIL_HOOK_SECRET: "not-a-secret",
+        },
+        "MAIL_HOOK_SECRET",
+      ],
+    ];
+    for (const [env, variable] of cases) {
+      expect(() => loadConfig(env)).toThrow(variable);
+    }
+    const line = await refusesToStart({ MAIL_TRANSPORTS: "smtp" }, "SMTP_URL");
+    expect(line).toContain("required when MAIL_TRANSPORTS lists smtp");
+  });
+});
+
 describe("LOG_FORMAT", () => {
   test("pretty in development on a terminal; JSON elsewhere; either when asked", async () => {
     expect(loadConfig({}, true).logFormat).toBe("pretty");

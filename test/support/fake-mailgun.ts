@@ -9,6 +9,8 @@ export interface FailureSpec {
 
 export interface RandomFaults {
   fail500?: number;
+  /** Share of calls answered 503 (Mailgun's "service unavailable"). */
+  fail503?: number;
   fail429?: number;
   slow?: number;
   slowMs?: number;
@@ -271,13 +273,17 @@ export async function startFakeMailgun(opts: StartFakeMailgunOptions = {}): Prom
     }
     if (typeof current === "object" && "delayMs" in current) delayMs = current.delayMs;
     if (typeof current === "object" && "random" in current) {
-      const { fail500 = 0, fail429 = 0, slow = 0, slowMs = 3000 } = current.random;
+      const { fail500 = 0, fail503 = 0, fail429 = 0, slow = 0, slowMs = 3000 } = current.random;
       const roll = random();
       if (roll < fail500) return finish(attempt, failureResponse({ status: 500 }), "failed");
-      if (roll < fail500 + fail429) {
+      if (roll < fail500 + fail503) {
+        return finish(attempt, failureResponse({ status: 503 }), "failed");
+      }
+      const failed = fail500 + fail503;
+      if (roll < failed + fail429) {
         return finish(attempt, failureResponse({ status: 429, retryAfter: "1" }), "failed");
       }
-      if (roll < fail500 + fail429 + slow) delayMs = slowMs;
+      if (roll < failed + fail429 + slow) delayMs = slowMs;
     }
     // Mailgun answers a batch with one id for all its recipients' messages.
     const id = `<${Date.now()}.${crypto.randomUUID()}@${domain}>`;
