@@ -168,7 +168,7 @@ export class EmailCatalog {
       lifetime,
       lifetime_minutes: String(expiresInMinutes),
     });
-    return { from: this.from, ...rendered, tags: [PASSWORD_RESET_TAG] };
+    return { from: this.from, ...rendered, tags: [PASSWORD_RESET_TAG], locale: this.known(locale) };
   }
 
   /** The reset email for batch sending: the code is each recipient's `%recipient.code%`. */
@@ -181,6 +181,7 @@ export class EmailCatalog {
       from: this.from,
       ...this.render("password-changed", locale, {}),
       tags: [PASSWORD_CHANGED_TAG],
+      locale: this.known(locale),
     };
   }
 }

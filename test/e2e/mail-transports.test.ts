@@ -156,8 +156,12 @@ test("hook: a receiver verifying each request with standardwebhooks gets the mes
       string,
       unknown
     >;
-    const { kind, recipient, subject, text, html, request_id, code } = payload;
-    expect({ kind, recipient }).toEqual({ kind: "password-reset", recipient: email });
+    const { kind, locale, recipient, subject, text, html, request_id, code } = payload;
+    expect({ kind, locale, recipient }).toEqual({
+      kind: "password-reset",
+      locale: "en",
+      recipient: email,
+    });
     for (const part of [subject, text, html, request_id]) expect(typeof part).toBe("string");
     expect(code).toMatch(SHOWN_CODE);
     expect(text).toContain(code as string);
