@@ -9,13 +9,80 @@ import type {
 } from "../../events/password-reset";
 import { gcra, limits, tatAfter, windowLimit } from "../rate-limits/gcra";
 
-/** What one email's reset stream says, as far as the rules need it. */
+/**
+ * What one email's reset stream says, as far as the rules need it. Folding an event costs the
+ * same however long the stream is: the lists are shared between states, never copied whole.
+ */
 export interface ResetState {
-  /** The attempts that count against the email's limits (time in ms, client), oldest first. */
-  attempts: Attempt[];
-  requests: Map<string, RequestState>;
+  /** The attempts that count against the email's limits (time in ms, client), newest first. */
+  attempts: Attempts;
+  requests: Requests;
   /** The newest request: every earlier one is superseded. */
   latestRequestId: string | undefined;
+}
+
+/** An immutable list, newest first: adding one shares the rest. */
+export type Attempts = { attempt: Attempt; earlier: Attempts } | undefined;
+
+/** The attempts oldest first, as the limits take them. */
+export function attemptsInOrder(attempts: Attempts): Attempt[] {
+  const list: Attempt[] = [];
+  for (let node = attempts; node !== undefined; node = node.earlier) list.push(node.attempt);
+  return list.reverse();
+}
+
+function withAttempt(attempts: Attempts, at: number, ipHash: string): Attempts {
+  const same = attempts?.attempt.ipHash === ipHash ? attempts.attempt.ipHash : ipHash;
+  return { attempt: { at, ipHash: same }, earlier: attempts };
+}
+
+interface RequestNode {
+  request: RequestState;
+  earlier: RequestNode | undefined;
+}
+
+/**
+ * The stream's requests by id, newest first, immutable: a new request or a change to the
+ * newest one (what events almost always touch) shares the earlier ones; a superseded one
+ * changes by copying only the newer ones in front of it.
+ */
+export class Requests {
+  static readonly none = new Requests(undefined);
+
+  private constructor(private readonly newest: RequestNode | undefined) {}
+
+  get newestRequest(): RequestState | undefined {
+    return this.newest?.request;
+  }
+
+  get(requestId: string): RequestState | undefined {
+    for (let node = this.newest; node !== undefined; node = node.earlier)
+      if (node.request.requestId === requestId) return node.request;
+    return undefined;
+  }
+
+  /** The ids, oldest first. */
+  keys(): string[] {
+    const ids: string[] = [];
+    for (let node = this.newest; node !== undefined; node = node.earlier)
+      ids.push(node.request.requestId);
+    return ids.reverse();
+  }
+
+  /** With `request` in place of the one of its id, or added as the newest. */
+  with(request: RequestState): Requests {
+    const newer: RequestState[] = [];
+    let node = this.newest;
+    while (node !== undefined && node.request.requestId !== request.requestId) {
+      newer.push(node.request);
+      node = node.earlier;
+    }
+    if (node === undefined) return new Requests({ request, earlier: this.newest });
+    let rebuilt: RequestNode = { request, earlier: node.earlier };
+    for (let i = newer.length - 1; i >= 0; i--)
+      rebuilt = { request: newer[i] as RequestState, earlier: rebuilt };
+    return new Requests(rebuilt);
+  }
 }
 
 export interface Attempt {
@@ -47,8 +114,8 @@ const NO_FAILURES: ReadonlyMap<string, number> = new Map();
 const NOT_LOCKED: ReadonlySet<string> = new Set();
 
 export const initialResetState = (): ResetState => ({
-  attempts: [],
-  requests: new Map(),
+  attempts: undefined,
+  requests: Requests.none,
   latestRequestId: undefined,
 });
 
@@ -59,9 +126,11 @@ export function evolve(
   const at = event.recordedAt.getTime();
   switch (event.type) {
     case "PasswordResetRequested": {
-      const { requestId, userId, expiresAt, ipHash } = event.data;
-      const requests = new Map(state.requests);
-      requests.set(requestId, {
+      const { requestId, expiresAt } = event.data;
+      const latest = state.requests.newestRequest;
+      // Each event parses its own copies of the strings: a long stream keeps one of each.
+      const userId = latest?.userId === event.data.userId ? latest.userId : event.data.userId;
+      const requests = state.requests.with({
         requestId,
         userId,
         expiresAt: Date.parse(expiresAt),
@@ -71,7 +140,7 @@ export function evolve(
         used: false,
       });
       return {
-        attempts: [...state.attempts, { at, ipHash: ipHash ?? "" }],
+        attempts: withAttempt(state.attempts, at, event.data.ipHash ?? ""),
         requests,
         latestRequestId: requestId,
       };
@@ -79,7 +148,10 @@ export function evolve(
     case "PasswordResetRejected":
       // Attempts on unknown emails count too, so the limits hold for them; refusals do not.
       return event.data.reason === "unknown_email"
-        ? { ...state, attempts: [...state.attempts, { at, ipHash: event.data.ipHash }] }
+        ? {
+            ...state,
+            attempts: withAttempt(state.attempts, at, event.data.ipHash),
+          }
         : state;
     case "PasswordResetRefusalsCounted":
       return state;
@@ -87,12 +159,10 @@ export function evolve(
     case "PasswordResetEmailFailed": {
       const request = state.requests.get(event.data.requestId);
       if (!request) return state;
-      const requests = new Map(state.requests);
-      requests.set(request.requestId, {
+      return withRequest(state, {
         ...request,
         outcome: event.type === "PasswordResetEmailSent" ? "sent" : "failed",
       });
-      return { ...state, requests };
     }
     case "PasswordResetCodeRejected": {
       const { requestId, failedAttempts, locked, ipHash } = event.data;
@@ -113,9 +183,7 @@ export function evolve(
 }
 
 function withRequest(state: ResetState, request: RequestState): ResetState {
-  const requests = new Map(state.requests);
-  requests.set(request.requestId, request);
-  return { ...state, requests };
+  return { ...state, requests: state.requests.with(request) };
 }
 
 export interface TriggerPasswordReset {
@@ -150,7 +218,7 @@ export type TriggerDecision =
 export function decideTrigger(command: TriggerPasswordReset, state: ResetState): TriggerDecision {
   const { requestId, now, ipHash } = command;
   if (command.rateLimits) {
-    const limited = emailLimit(state.attempts, ipHash, now);
+    const limited = emailLimit(attemptsInOrder(state.attempts), ipHash, now);
     if (limited) {
       const retryAfterSeconds = Math.max(1, Math.ceil(limited.retryAfterMs / 1000));
       return {

@@ -214,4 +214,17 @@ describe("trigger a password reset", () => {
     const { state } = spec.given(requested("a", T0), sent("a", T0 + 100));
     expect(state.requests.get("a")?.outcome).toBe("sent");
   });
+
+  test("an outcome that arrives after a newer request settles the earlier one, the newer untouched", () => {
+    const { state } = spec.given(
+      requested("a", T0),
+      requested("b", T0 + 10),
+      requested("c", T0 + 20),
+      sent("a", T0 + 30),
+    );
+    expect([...state.requests.keys()]).toEqual(["a", "b", "c"]);
+    expect(state.requests.get("a")?.outcome).toBe("sent");
+    expect(state.requests.get("b")?.outcome).toBe("pending");
+    expect(state.latestRequestId).toBe("c");
+  });
 });
