@@ -135,13 +135,19 @@ export class Subscription {
     });
     for (const event of batch.events) {
       const finished = this.checkpoints.track(event);
-      this.dispatcher.dispatch(event, (handled) => {
-        finished(handled);
-        if (this.waitingForSlot) {
-          this.waitingForSlot = false;
-          this.wakeUps.wake();
-        }
-      });
+      // Another process's commit within this term needs no check for an earlier handling.
+      const fresh = this.lease.fresh && this.lease.withinTerm(event.recordedAt);
+      this.dispatcher.dispatch(
+        event,
+        (handled) => {
+          finished(handled);
+          if (this.waitingForSlot) {
+            this.waitingForSlot = false;
+            this.wakeUps.wake();
+          }
+        },
+        fresh,
+      );
     }
     this.checkpoints.readTo(batch.next);
     return batch.events.length > 0;

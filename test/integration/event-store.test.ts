@@ -270,3 +270,38 @@ describe.skipIf(!onPostgres)("subscriptions across connections (needs TEST_DATAB
     await survivor.stop();
   });
 });
+
+describe("a scanned event's freshness", () => {
+  test("another process's commit within the owner's term is fresh; one from before it is not", async () => {
+    const id = stream();
+    const handled: { n: number; fresh: boolean }[] = [];
+    await store.append(id, 0, [event(1)]);
+    // Fed by the scan alone, as for commits made by another process.
+    const sub = new Subscription(testDb.database.db, store, new EventBus(), {
+      name: `fresh-${randomUUID()}`,
+      types: ["Counted"],
+      leaseMs: 600,
+      pollMs: 50,
+      log: quiet,
+      handler: {
+        concurrency: 4,
+        async handle(e, context) {
+          if (e.streamId === id)
+            handled.push({ n: (e.data as { n: number }).n, fresh: context.fresh });
+        },
+      },
+    });
+    sub.start();
+    try {
+      await waitFor(() => handled.length === 1, { what: "the event from before the term" });
+      await store.append(id, 1, [event(2)]);
+      await waitFor(() => handled.length === 2, { what: "the event from within the term" });
+      expect(handled).toEqual([
+        { n: 1, fresh: false },
+        { n: 2, fresh: true },
+      ]);
+    } finally {
+      await sub.stop();
+    }
+  });
+});
