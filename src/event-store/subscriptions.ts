@@ -39,6 +39,9 @@ export class Subscription {
   private waitingForSlot = false;
 
   private readonly onCommit = (signal: CommitSignal) => {
+    // Another process's commit of none of our types: the scan would find nothing in it.
+    const { types } = this;
+    if (types && signal.types && !signal.types.some((t) => types.includes(t))) return;
     // This process's own commit, every event of ours already running: the log scan that
     // confirms them (and moves the checkpoint) can wait and cover many commits in one read.
     if (signal.events && this.startEarly(signal.events)) {

@@ -344,10 +344,10 @@ describe.skipIf(!onPostgres)("group commit across processes (PostgreSQL)", () =>
     expect(landed).toBeLessThanOrEqual(101);
   });
 
-  test("other processes hear of the commits after them: one coalesced NOTIFY naming the streams", async () => {
+  test("other processes hear of the commits after them: one coalesced NOTIFY naming the streams and types", async () => {
     const notify = testDb.database.notify;
     if (notify === undefined) throw new Error("PostgreSQL has notify");
-    const heard: { processId: string; streamIds: string[] }[] = [];
+    const heard: { processId: string; streamIds: string[]; types?: string[] }[] = [];
     const unlisten = await testDb.database.listen(NOTIFY_CHANNEL, (payload) => {
       const decoded = decodeNotification(payload);
       if (decoded) heard.push({ processId: decoded.processId, ...decoded.signal });
@@ -367,6 +367,9 @@ describe.skipIf(!onPostgres)("group commit across processes (PostgreSQL)", () =>
         new Set(heard.filter((h) => h.processId === writer.id).flatMap((h) => h.streamIds));
       await waitFor(() => ids.every((id) => named().has(id)), { what: "the streams named" });
       expect(heard.filter((h) => h.processId === writer.id).length).toBeLessThan(ids.length);
+      // The types committed, so that a subscription handling none of them stays asleep.
+      const types = heard.filter((h) => h.processId === writer.id).map((h) => h.types);
+      expect(new Set(types.flat())).toEqual(new Set(["Counted"]));
     } finally {
       await notifier.stop();
       await unlisten();
