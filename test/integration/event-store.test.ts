@@ -67,6 +67,24 @@ describe("append", () => {
     ]);
   });
 
+  test("reads several streams, each after its own version, in one read", async () => {
+    const [a, b, untouched] = [stream(), stream(), stream()];
+    await store.append(a, 0, [event(1), event(2), event(3)]);
+    await store.append(b, 0, [event(4), event(5)]);
+    await store.append(untouched, 0, [event(6)]);
+    const events = await store.readStreams([
+      { streamId: a, afterVersion: 1 },
+      { streamId: b, afterVersion: 0 },
+      { streamId: b, afterVersion: 1 },
+    ]);
+    expect(events.map((e) => [e.streamId, e.streamVersion])).toEqual([
+      [a, 2],
+      [a, 3],
+      [b, 1],
+      [b, 2],
+    ]);
+  });
+
   test("rejects an append at a stale or future expected version and writes nothing", async () => {
     const id = stream();
     await store.append(id, 0, [event(1)]);
