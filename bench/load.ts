@@ -494,6 +494,7 @@ async function main() {
         "errors (timeouts)",
         "peak RSS MB per process",
         "CPU ms/trigger: server + PostgreSQL = total",
+        "statements/trigger",
       ],
       LOADS.filter((l) => l.sideBySide).flatMap((load) =>
         side
@@ -508,6 +509,10 @@ async function main() {
             `${r.load.errors} (${r.load.timeouts})`,
             r.rssMb,
             `${fmt(r.cpu.serverMs / r.triggers, 2)} + ${fmt(r.cpu.postgresMs / r.triggers, 2)} = ${fmt((r.cpu.serverMs + r.cpu.postgresMs) / r.triggers, 2)}`,
+            // The service's rows only: the peer's database is not the one counted.
+            "statements" in r && r.statements !== undefined
+              ? fmt(Number(r.statements) / r.triggers, 2)
+              : "n/a",
           ]),
       ),
     );

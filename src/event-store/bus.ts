@@ -6,6 +6,8 @@ export interface CommitSignal {
   transactionId: string;
   /** The streams written; empty when unknown (too many to name, or a reconnect). */
   streamIds: string[];
+  /** The event types committed, when another process named them; absent: any type. */
+  types?: string[];
   events?: RecordedEvent[];
 }
 
@@ -22,14 +24,16 @@ export function decodeNotification(
   payload: string,
 ): { processId: string; signal: CommitSignal } | undefined {
   try {
-    const parsed = JSON.parse(payload) as { p?: unknown; x?: unknown; s?: unknown };
+    const parsed = JSON.parse(payload) as { p?: unknown; x?: unknown; s?: unknown; t?: unknown };
     if (typeof parsed.p !== "string" || typeof parsed.x !== "string" || !Array.isArray(parsed.s)) {
       return undefined;
     }
-    return {
-      processId: parsed.p,
-      signal: { transactionId: parsed.x, streamIds: parsed.s.filter((s) => typeof s === "string") },
+    const signal: CommitSignal = {
+      transactionId: parsed.x,
+      streamIds: parsed.s.filter((s) => typeof s === "string"),
     };
+    if (Array.isArray(parsed.t)) signal.types = parsed.t.filter((t) => typeof t === "string");
+    return { processId: parsed.p, signal };
   } catch {
     return undefined;
   }

@@ -36,14 +36,17 @@ export class Dispatcher {
     return true;
   }
 
-  /** Runs an event the scan read, or takes over its early run; `settled` learns if it was handled. */
-  dispatch(event: RecordedEvent, settled: (handled: boolean) => void): void {
+  /**
+   * Runs an event the scan read, or takes over its early run; `settled` learns if it was handled.
+   * `fresh`: committed within this owner's current term, so no earlier handling of it can exist.
+   */
+  dispatch(event: RecordedEvent, settled: (handled: boolean) => void, fresh = false): void {
     const started = this.early.get(event.eventId);
     this.early.delete(event.eventId);
     // An early run abandoned in a lost term is redone now that this process owns the scan again.
     const handling = started
       ? started.then((handled) => handled || this.run(event, false))
-      : this.run(event, false);
+      : this.run(event, fresh);
     let handled = false;
     const run = handling
       .then((outcome) => {
@@ -80,8 +83,9 @@ export class Dispatcher {
 export interface ReactorHandler {
   concurrency: number;
   /**
-   * `fresh`: this process committed the event a moment ago and hands it over before the log
-   * scan reaches it, so no earlier handling of it can exist.
+   * `fresh`: no earlier handling of the event can exist: this process committed it a moment ago
+   * and hands it over before the log scan reaches it, or the scan read it as committed within
+   * this owner's current term.
    */
   handle(event: RecordedEvent, context: { fresh: boolean }): Promise<void>;
 }

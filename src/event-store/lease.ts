@@ -15,6 +15,7 @@ export class Lease {
   readonly owner = randomUUID();
   private holding = false;
   private renewedAt = 0;
+  private termStartedAt: number | undefined;
 
   constructor(
     private readonly db: Db,
@@ -32,6 +33,15 @@ export class Lease {
     return this.holding && Date.now() - this.renewedAt < this.ms / 2;
   }
 
+  /**
+   * Whether an event recorded at this time was committed inside the current term, by the
+   * database's clock: a transaction started after this term began, when the previous owner's
+   * lease had already lapsed, so no other process could have handled it while fresh.
+   */
+  withinTerm(recordedAt: Date): boolean {
+    return this.termStartedAt !== undefined && recordedAt.getTime() > this.termStartedAt;
+  }
+
   /** How long a process without the lease waits before asking for it again. */
   get retryMs(): number {
     return Math.max(50, this.ms / 3);
@@ -41,23 +51,28 @@ export class Lease {
   async hold(): Promise<LeaseTerm> {
     const now = Date.now();
     if (this.holding && now - this.renewedAt < this.ms / 3) return { held: true };
-    const { rows } = await sql<{ last_transaction_id: string; last_position: number }>`
+    const { rows } = await sql<{
+      last_transaction_id: string;
+      last_position: number;
+      now: Date | string;
+    }>`
       insert into subscriptions (name, owner, lease_expires_at)
       values (${this.name}, ${this.owner}, now() + ${`${this.ms} milliseconds`}::interval)
       on conflict (name) do update
         set owner = excluded.owner, lease_expires_at = excluded.lease_expires_at
         where subscriptions.owner is null or subscriptions.owner = excluded.owner
            or subscriptions.lease_expires_at < now()
-      returning last_transaction_id::text, last_position`.execute(this.db);
+      returning last_transaction_id::text, last_position, now()`.execute(this.db);
     const row = rows[0];
     if (row === undefined) {
       if (this.holding) this.log(`${this.name}: lease lost`);
-      this.holding = false;
+      this.lose();
       return { held: false };
     }
     const startedFrom = this.holding
       ? undefined
       : { transactionId: row.last_transaction_id, position: Number(row.last_position) };
+    if (startedFrom) this.termStartedAt = new Date(row.now).getTime();
     this.holding = true;
     this.renewedAt = now;
     return { held: true, startedFrom };
@@ -66,6 +81,7 @@ export class Lease {
   /** Another process took the lease, as a write fenced by ownership found. */
   lose(): void {
     this.holding = false;
+    this.termStartedAt = undefined;
   }
 
   async release(): Promise<void> {
@@ -73,6 +89,6 @@ export class Lease {
               where name = ${this.name} and owner = ${this.owner}`
       .execute(this.db)
       .catch(() => {});
-    this.holding = false;
+    this.lose();
   }
 }

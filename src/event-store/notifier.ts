@@ -21,6 +21,7 @@ export class CommitNotifier {
   private readonly intervalMs: number;
   private readonly log: (message: string, error?: unknown) => void;
   private readonly streams = new Set<string>();
+  private readonly types = new Set<string>();
   private everyStream = false;
   private newest = 0n;
   private timer: Timer | undefined;
@@ -35,6 +36,7 @@ export class CommitNotifier {
     if (tx > this.newest) this.newest = tx;
     if (signal.streamIds.length === 0) this.everyStream = true;
     for (const id of signal.streamIds) this.streams.add(id);
+    for (const event of signal.events) this.types.add(event.type);
     this.schedule(0);
   };
 
@@ -76,15 +78,19 @@ export class CommitNotifier {
     if (this.streams.size === 0 && !this.everyStream) return undefined;
     let named = JSON.stringify([...this.streams]);
     if (this.everyStream || named.length > MAX_NAMED) named = "[]";
-    return `{"p":${JSON.stringify(this.processId)},"x":"${this.newest}","s":${named}}`;
+    // The types let a subscription that handles none of them stay asleep; any type when unnamed.
+    const types = named === "[]" ? "" : `,"t":${JSON.stringify([...this.types])}`;
+    return `{"p":${JSON.stringify(this.processId)},"x":"${this.newest}","s":${named}${types}}`;
   }
 
   private async flush(): Promise<void> {
     const payload = this.payload();
     if (payload === undefined) return;
     const streams = [...this.streams];
+    const types = [...this.types];
     const everyStream = this.everyStream;
     this.streams.clear();
+    this.types.clear();
     this.everyStream = false;
     this.lastSentAt = Date.now();
     try {
@@ -95,6 +101,7 @@ export class CommitNotifier {
       this.failures++;
       if (this.failures === 1) this.log("commit notification failed; retrying", error);
       for (const id of streams) this.streams.add(id);
+      for (const type of types) this.types.add(type);
       this.everyStream ||= everyStream;
       this.schedule(Math.min(MAX_RETRY_MS, 50 * 2 ** Math.min(this.failures, 6)));
     }

@@ -94,6 +94,12 @@ const EVENT_COLUMNS = `global_position, transaction_id::text as transaction_id,
   event_id::text as event_id, stream_id, stream_version, type, data, metadata, recorded_at`;
 const READ_STREAM = `select ${EVENT_COLUMNS} from events
   where stream_id = $1 and stream_version > $2 order by stream_version`;
+// Several streams' events after a version each, in one statement.
+const READ_STREAMS = `select ${EVENT_COLUMNS} from events e
+  where e.stream_id = any($1::text[]) and exists (
+    select 1 from unnest($1::text[], $2::int[]) as r(s, v)
+    where r.s = e.stream_id and e.stream_version > r.v)
+  order by e.global_position`;
 // A stream from its end backward, one page at a time: a read of the last hour stops near it.
 const READ_STREAM_BACK = `select ${EVENT_COLUMNS} from events
   where stream_id = $1 and stream_version > $2 and stream_version < $3
@@ -584,6 +590,18 @@ export class EventStore {
    * Reads backward from the stream's end until an event is older than the window by more than
    * the skew, so a long stream's old history is not walked; then keeps the window and the last.
    */
+  /** Each stream's events after its version, in one read (in log order). */
+  async readStreams(
+    reads: readonly { streamId: string; afterVersion: number }[],
+  ): Promise<RecordedEvent[]> {
+    if (reads.length === 0) return [];
+    const rows = await runRead<EventRow>(this.db, READ_STREAMS, [
+      reads.map((r) => r.streamId),
+      reads.map((r) => r.afterVersion),
+    ]);
+    return rows.map(toRecordedEvent);
+  }
+
   private async readStreamSince(
     streamId: string,
     after: number,

@@ -39,6 +39,9 @@ export class Subscription {
   private waitingForSlot = false;
 
   private readonly onCommit = (signal: CommitSignal) => {
+    // Another process's commit of none of our types: the scan would find nothing in it.
+    const { types } = this;
+    if (types && signal.types && !signal.types.some((t) => types.includes(t))) return;
     // This process's own commit, every event of ours already running: the log scan that
     // confirms them (and moves the checkpoint) can wait and cover many commits in one read.
     if (signal.events && this.startEarly(signal.events)) {
@@ -135,13 +138,19 @@ export class Subscription {
     });
     for (const event of batch.events) {
       const finished = this.checkpoints.track(event);
-      this.dispatcher.dispatch(event, (handled) => {
-        finished(handled);
-        if (this.waitingForSlot) {
-          this.waitingForSlot = false;
-          this.wakeUps.wake();
-        }
-      });
+      // Another process's commit within this term needs no check for an earlier handling.
+      const fresh = this.lease.fresh && this.lease.withinTerm(event.recordedAt);
+      this.dispatcher.dispatch(
+        event,
+        (handled) => {
+          finished(handled);
+          if (this.waitingForSlot) {
+            this.waitingForSlot = false;
+            this.wakeUps.wake();
+          }
+        },
+        fresh,
+      );
     }
     this.checkpoints.readTo(batch.next);
     return batch.events.length > 0;

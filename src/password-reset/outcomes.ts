@@ -69,11 +69,23 @@ export class DispatchOutcomes {
       }
       return;
     }
-    // A commit by another process: re-read the named streams (all of them after a reconnect).
-    for (const [requestId, waiter] of this.waiters) {
-      if (signal.streamIds.length === 0 || signal.streamIds.includes(waiter.streamId)) {
-        void this.check(requestId, waiter);
+    // A commit by another process: re-read the named streams (all of them after a reconnect),
+    // every waiting request's in one read.
+    const named = new Set(signal.streamIds);
+    const due = [...this.waiters.values()].filter((w) => named.size === 0 || named.has(w.streamId));
+    if (due.length > 0) void this.checkAll(due);
+  }
+
+  private async checkAll(due: Waiter[]): Promise<void> {
+    try {
+      const events = await this.store.readStreams(
+        due.map((w) => ({ streamId: w.streamId, afterVersion: w.afterVersion })),
+      );
+      for (const event of events) {
+        if (isDispatchOutcome(event)) this.waiters.get(event.data.requestId)?.resolve(event);
       }
+    } catch {
+      // The deadline's final check or the next signal tries again.
     }
   }
 

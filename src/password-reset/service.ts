@@ -228,7 +228,7 @@ async function recordTrigger(
   // The email must be settled a little before the handler stops waiting, so the answer is exact.
   const dispatchWindowMs = timeoutMs - Math.min(250, Math.floor(timeoutMs / 5));
 
-  return handleCommand(ctx.store, {
+  const handled = await handleCommand(ctx.store, {
     ...resetHistory(streamId),
     decide(state): Decision<TriggerDecision> {
       const decision = decideTrigger(
@@ -267,6 +267,8 @@ async function recordTrigger(
       };
     },
   });
+  ctx.codeKeys.recorded(requestId);
+  return handled;
 }
 
 export interface ResetInput extends ClientInfo {

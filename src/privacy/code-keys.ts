@@ -45,15 +45,23 @@ export class CodeKeys {
     this.handover.delete(requestId);
   }
 
-  /** The held (wrapped) keys of these requests, for the statement that records them. */
+  /**
+   * The held (wrapped) keys of these requests, for the statement that records them. Kept until
+   * the request is recorded: a round that fails is retried one append at a time, which must
+   * write the key again.
+   */
   takeHeld(requestIds: string[]): Map<string, Uint8Array> {
     const held = new Map<string, Uint8Array>();
     for (const id of requestIds) {
       const wrapped = this.pending.get(id);
-      this.pending.delete(id);
       if (wrapped !== undefined) held.set(id, wrapped);
     }
     return held;
+  }
+
+  /** The request's append committed with its key: the wrapped copy is no longer needed. */
+  recorded(requestId: string): void {
+    this.pending.delete(requestId);
   }
 
   /** The request's key, or undefined once its outcome was recorded (or the user erased). */

@@ -67,6 +67,24 @@ describe("append", () => {
     ]);
   });
 
+  test("reads several streams, each after its own version, in one read", async () => {
+    const [a, b, untouched] = [stream(), stream(), stream()];
+    await store.append(a, 0, [event(1), event(2), event(3)]);
+    await store.append(b, 0, [event(4), event(5)]);
+    await store.append(untouched, 0, [event(6)]);
+    const events = await store.readStreams([
+      { streamId: a, afterVersion: 1 },
+      { streamId: b, afterVersion: 0 },
+      { streamId: b, afterVersion: 1 },
+    ]);
+    expect(events.map((e) => [e.streamId, e.streamVersion])).toEqual([
+      [a, 2],
+      [a, 3],
+      [b, 1],
+      [b, 2],
+    ]);
+  });
+
   test("rejects an append at a stale or future expected version and writes nothing", async () => {
     const id = stream();
     await store.append(id, 0, [event(1)]);
@@ -268,5 +286,40 @@ describe.skipIf(!onPostgres)("subscriptions across connections (needs TEST_DATAB
     await store.append(id, 0, [event(1)]);
     await waitFor(() => seen.some((e) => e.streamId === id), { what: "takeover after expiry" });
     await survivor.stop();
+  });
+});
+
+describe("a scanned event's freshness", () => {
+  test("another process's commit within the owner's term is fresh; one from before it is not", async () => {
+    const id = stream();
+    const handled: { n: number; fresh: boolean }[] = [];
+    await store.append(id, 0, [event(1)]);
+    // Fed by the scan alone, as for commits made by another process.
+    const sub = new Subscription(testDb.database.db, store, new EventBus(), {
+      name: `fresh-${randomUUID()}`,
+      types: ["Counted"],
+      leaseMs: 600,
+      pollMs: 50,
+      log: quiet,
+      handler: {
+        concurrency: 4,
+        async handle(e, context) {
+          if (e.streamId === id)
+            handled.push({ n: (e.data as { n: number }).n, fresh: context.fresh });
+        },
+      },
+    });
+    sub.start();
+    try {
+      await waitFor(() => handled.length === 1, { what: "the event from before the term" });
+      await store.append(id, 1, [event(2)]);
+      await waitFor(() => handled.length === 2, { what: "the event from within the term" });
+      expect(handled).toEqual([
+        { n: 1, fresh: false },
+        { n: 2, fresh: true },
+      ]);
+    } finally {
+      await sub.stop();
+    }
   });
 });
