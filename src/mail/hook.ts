@@ -1,4 +1,5 @@
 import { Webhook } from "standardwebhooks";
+import { postWithin } from "./http-post";
 import { isRetryableStatus, type Mailer, type MailMessage, type SendOutcome } from "./mailer";
 
 export interface HookMailerOptions {
@@ -19,13 +20,6 @@ export interface HookPayload {
   code: string | null;
 }
 
-const NOT_CONNECTED_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ConnectionRefused",
-]);
-
 /** Hands each email to the application's own endpoint, signed per Standard Webhooks. */
 export function createHookMailer(options: HookMailerOptions): Mailer {
   const webhook = new Webhook(options.secret);
@@ -33,8 +27,6 @@ export function createHookMailer(options: HookMailerOptions): Mailer {
   return {
     name: "hook",
     async send(message: MailMessage, timeoutMs: number): Promise<SendOutcome> {
-      const timeout = Math.floor(timeoutMs);
-      if (!(timeout > 0)) return { ok: false, retryable: true, reason: "timeout" };
       const payload: HookPayload = {
         kind: message.tags[0] ?? "email",
         locale: message.locale ?? null,
@@ -49,25 +41,13 @@ export function createHookMailer(options: HookMailerOptions): Mailer {
       // The same message keeps its id on every try, so the receiver can drop a repeat.
       const id = `msg_${new Bun.CryptoHasher("sha256").update(body).digest("hex").slice(0, 32)}`;
       const timestamp = new Date();
-      const abort = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        abort.abort();
-      }, timeout);
-      try {
-        const response = await fetch(options.url, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "webhook-id": id,
-            "webhook-timestamp": String(Math.floor(timestamp.getTime() / 1000)),
-            "webhook-signature": webhook.sign(id, timestamp, body),
-          },
-          body,
-          signal: abort.signal,
-        });
-        await response.arrayBuffer();
+      const headers = {
+        "content-type": "application/json",
+        "webhook-id": id,
+        "webhook-timestamp": String(Math.floor(timestamp.getTime() / 1000)),
+        "webhook-signature": webhook.sign(id, timestamp, body),
+      };
+      return postWithin(options.url, { headers, body }, timeoutMs, (response) => {
         if (response.ok) {
           return { ok: true, providerMessageId: response.headers.get("webhook-message-id") ?? id };
         }
@@ -83,15 +63,7 @@ export function createHookMailer(options: HookMailerOptions): Mailer {
           status: response.status,
           notTaken: true,
         };
-      } catch (error) {
-        if (timedOut) return { ok: false, retryable: true, reason: "timeout", maybeSent: true };
-        const code = (error as { code?: unknown } | undefined)?.code;
-        return typeof code === "string" && NOT_CONNECTED_CODES.has(code)
-          ? { ok: false, retryable: true, reason: "network", notTaken: true }
-          : { ok: false, retryable: true, reason: "network", maybeSent: true };
-      } finally {
-        clearTimeout(timer);
-      }
+      });
     },
   };
 }

@@ -1,3 +1,4 @@
+import { postWithin } from "./http-post";
 import {
   isRetryableStatus,
   type MailBatch,
@@ -14,14 +15,6 @@ export interface MailgunMailerOptions {
 
 export const DEFAULT_MAILGUN_URL = "https://api.mailgun.net";
 
-// Failures before any byte of the request could reach the provider: surely not sent.
-const NOT_CONNECTED_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ConnectionRefused",
-]);
-
 type Fields = [name: string, value: string | readonly string[]][];
 
 /**
@@ -37,41 +30,21 @@ export function createMailgunMailer(options: MailgunMailerOptions): Mailer {
   const authorization = `Basic ${btoa(`api:${options.apiKey}`)}`;
 
   /** One POST, bounded by `timeoutMs`; never throws. */
-  async function post(fields: Fields, timeoutMs: number): Promise<SendOutcome> {
-    const timeout = Math.floor(timeoutMs);
-    if (!(timeout > 0)) return { ok: false, retryable: true, reason: "timeout" };
+  function post(fields: Fields, timeoutMs: number): Promise<SendOutcome> {
     const form = new FormData();
     for (const [name, value] of fields) {
       if (typeof value === "string") form.append(name, value);
       else for (const one of value) form.append(name, one);
     }
-    const abort = new AbortController();
-    let timedOut = false;
-    // Also bounds a slowly dripping answer: the body is read under the same signal.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort();
-    }, timeout);
-    try {
-      const response = await fetch(endpoint, {
-        method: "POST",
-        headers: { authorization },
-        body: form,
-        signal: abort.signal,
-      });
-      const body = await response.text();
-      if (response.ok) return { ok: true, providerMessageId: messageIdOf(body) };
-      return refusal(response.status, response.headers.get("retry-after"));
-    } catch (error) {
-      if (timedOut) return { ok: false, retryable: true, reason: "timeout", maybeSent: true };
-      const code = (error as { code?: unknown } | undefined)?.code;
-      const notConnected = typeof code === "string" && NOT_CONNECTED_CODES.has(code);
-      return notConnected
-        ? { ok: false, retryable: true, reason: "network", maybeSent: false, notTaken: true }
-        : { ok: false, retryable: true, reason: "network", maybeSent: true };
-    } finally {
-      clearTimeout(timer);
-    }
+    return postWithin(
+      endpoint,
+      { headers: { authorization }, body: form },
+      timeoutMs,
+      (response, body) =>
+        response.ok
+          ? { ok: true, providerMessageId: messageIdOf(body) }
+          : refusal(response.status, response.headers.get("retry-after")),
+    );
   }
 
   return {
