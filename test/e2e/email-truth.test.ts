@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import {
+  auditEvents,
   codeOf,
   createDeployment,
   type Deployment,
@@ -34,19 +35,6 @@ afterAll(async () => {
   await deployment?.close();
 });
 
-interface AuditEvent {
-  type: string;
-  data: Record<string, unknown>;
-}
-
-async function auditEvents(baseUrl: string, email: string): Promise<AuditEvent[]> {
-  const res = await fetch(`${baseUrl}/v1/audit/events?email=${encodeURIComponent(email)}`, {
-    headers: { authorization: `Bearer ${AUDIT_TOKEN}` },
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { events: AuditEvent[] }).events;
-}
-
 test("kill -9 after the provider took the message: the outcome is recorded unknown and the code is dead", async () => {
   const { fake } = deployment;
   const first = await deployment.start();
@@ -70,11 +58,13 @@ test("kill -9 after the provider took the message: the outcome is recorded unkno
   const second = await deployment.start();
   const failed = await waitFor(
     async () =>
-      (await auditEvents(second.url, email)).find((e) => e.type === "PasswordResetEmailFailed"),
+      (await auditEvents(second.url, email, AUDIT_TOKEN)).find(
+        (e) => e.type === "PasswordResetEmailFailed",
+      ),
     { timeoutMs: 30_000, intervalMs: 100, what: "the outcome found at restart" },
   );
   expect(failed.data.reason).toBe("unknown");
-  const events = await auditEvents(second.url, email);
+  const events = await auditEvents(second.url, email, AUDIT_TOKEN);
   expect(events.filter((e) => e.type === "PasswordResetEmailSent")).toHaveLength(0);
 
   // The user has the email, but its code never works.
@@ -106,11 +96,13 @@ test("kill -9 after the provider took the message, restart before its deadline: 
   const second = await deployment.start(patient);
   const failed = await waitFor(
     async () =>
-      (await auditEvents(second.url, email)).find((e) => e.type === "PasswordResetEmailFailed"),
+      (await auditEvents(second.url, email, AUDIT_TOKEN)).find(
+        (e) => e.type === "PasswordResetEmailFailed",
+      ),
     { timeoutMs: 30_000, intervalMs: 100, what: "the outcome found at restart" },
   );
   expect(failed.data.reason).toBe("unknown");
-  const requested = (await auditEvents(second.url, email)).find(
+  const requested = (await auditEvents(second.url, email, AUDIT_TOKEN)).find(
     (e) => e.type === "PasswordResetRequested",
   );
   expect(Date.parse(String(requested?.data.dispatchDeadline))).toBeGreaterThan(Date.now());

@@ -7,6 +7,8 @@ import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { createServer } from "node:net";
 import { Webhook } from "standardwebhooks";
 import {
+  type AuditEvent,
+  auditEvents,
   codeOf,
   createDeployment,
   type Deployment,
@@ -47,24 +49,13 @@ afterAll(async () => {
   await smtp?.stop();
 });
 
-interface AuditEvent {
-  type: string;
-  data: Record<string, unknown>;
-}
-
-async function auditEvents(baseUrl: string, email: string): Promise<AuditEvent[]> {
-  const res = await fetch(`${baseUrl}/v1/audit/events?email=${encodeURIComponent(email)}`, {
-    headers: { authorization: `Bearer ${AUDIT_TOKEN}` },
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { events: AuditEvent[] }).events;
-}
-
 /** The reset email's outcome event, once recorded. */
 function outcomeOf(baseUrl: string, email: string): Promise<AuditEvent> {
   return waitFor(
     async () =>
-      (await auditEvents(baseUrl, email)).find((e) => e.type.startsWith("PasswordResetEmail")),
+      (await auditEvents(baseUrl, email, AUDIT_TOKEN)).find((e) =>
+        e.type.startsWith("PasswordResetEmail"),
+      ),
     { timeoutMs: 20_000, intervalMs: 50, what: `the outcome of ${email}'s reset email` },
   );
 }

@@ -124,6 +124,24 @@ export function freshIps(prefix: string): () => string {
   };
 }
 
+export interface AuditEvent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** The audit API's events for an email, read with an audit token. */
+export async function auditEvents(
+  baseUrl: string,
+  email: string,
+  token: string,
+): Promise<AuditEvent[]> {
+  const res = await fetch(`${baseUrl}/v1/audit/events?email=${encodeURIComponent(email)}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { events: AuditEvent[] }).events;
+}
+
 export async function register(baseUrl: string, email: string): Promise<{ id: string }> {
   const res = await postJson(`${baseUrl}${REGISTER}`, { email, password: PASSWORD });
   expect({ email, status: res.status }).toEqual({ email, status: 201 });
