@@ -3,12 +3,11 @@ import {
   isConcealedRejection,
   type PasswordResetCodeRejected,
   type PasswordResetCompleted,
+  type PasswordResetRejected,
   type PasswordResetRequested,
   passwordResetStreamPrefix,
 } from "../events/password-reset";
-import { type PendingEvent, sqlProjection } from "../src/event-store";
-
-type CodeEvent = PasswordResetRequested | PasswordResetCompleted | PasswordResetCodeRejected;
+import { sqlProjection } from "../src/event-store";
 
 /**
  * The codes read model: code hash → its request, with one active code per user. A new request
@@ -19,7 +18,12 @@ type CodeEvent = PasswordResetRequested | PasswordResetCompleted | PasswordReset
  * stream id as its user (so the next one supersedes it, as an account's next code does),
  * expired when written (no expiry given); the sweep removes it with the expired ones.
  */
-export const activeResetCodesProjection = sqlProjection({
+export const activeResetCodesProjection = sqlProjection<
+  | PasswordResetRequested
+  | PasswordResetRejected
+  | PasswordResetCompleted
+  | PasswordResetCodeRejected
+>({
   name: "active-reset-codes",
   handles: [
     "PasswordResetRequested",
@@ -55,24 +59,23 @@ export const activeResetCodesProjection = sqlProjection({
         from reset_code_rows r
         where r.status in ('used', 'locked') and c.request_id = r.request_id
       )`,
-    rows: (events: readonly PendingEvent[]) =>
-      events.flatMap((e) => {
-        const eventId = e.eventId;
-        if (e.type === "PasswordResetRejected") {
-          if (!isConcealedRejection(e)) return [];
-          const { requestId } = e.data;
+    rows: (events) =>
+      events.flatMap((event) => {
+        const eventId = event.eventId;
+        if (event.type === "PasswordResetRejected") {
+          if (!isConcealedRejection(event)) return [];
+          const { requestId } = event.data;
           return [
             {
               event_id: eventId,
               status: "active",
               code_hash: createHash("sha256").update(`decoy:${requestId}`).digest("hex"),
               request_id: requestId,
-              user_id: e.streamId.slice(passwordResetStreamPrefix.length),
+              user_id: event.streamId.slice(passwordResetStreamPrefix.length),
               expires_at: null,
             },
           ];
         }
-        const event = e as unknown as CodeEvent;
         if (event.type === "PasswordResetCompleted") {
           return [{ event_id: eventId, status: "used", request_id: event.data.requestId }];
         }

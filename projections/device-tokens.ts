@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import type { PasswordChanged, PersonalDataErased } from "../events/user";
 import type { InlineProjection } from "../src/event-store";
 
 /**
@@ -7,11 +8,11 @@ import type { InlineProjection } from "../src/event-store";
  * transaction as the event. (Login writes the rows itself: a token's hash never goes into an
  * event.) A stranger who once knew the password keeps no way around the account's limit.
  */
-export const deviceTokensProjection: InlineProjection = {
+export const deviceTokensProjection: InlineProjection<PasswordChanged | PersonalDataErased> = {
   name: "device-tokens",
   handles: ["PasswordChanged", "PersonalDataErased"],
   async apply(trx, event) {
-    const { userId } = event.data as { userId: string };
+    const { userId } = event.data;
     await sql`delete from rate_windows where key in (
                 select 'login-device:' || device_id from device_tokens where user_id = ${userId})`.execute(
       trx,

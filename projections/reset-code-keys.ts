@@ -1,11 +1,22 @@
-import { isConcealedRejection, isDispatchOutcome } from "../events/password-reset";
+import {
+  isConcealedRejection,
+  isDispatchOutcome,
+  type PasswordResetEmailFailed,
+  type PasswordResetEmailSent,
+  type PasswordResetRejected,
+  type PasswordResetRequested,
+} from "../events/password-reset";
 import { type PendingEvent, sqlProjection } from "../src/event-store";
 import type { CodeKeys } from "../src/privacy";
 
-const requestIdOf = (data: unknown) => (data as { requestId: string }).requestId;
+type KeyEvent =
+  | PasswordResetRequested
+  | PasswordResetRejected
+  | PasswordResetEmailSent
+  | PasswordResetEmailFailed;
 
 /** A request, or a concealed rejection doing a request's work: both bring a held key. */
-const bringsKey = (e: PendingEvent) =>
+const bringsKey = (e: PendingEvent<KeyEvent>) =>
   e.type === "PasswordResetRequested" || isConcealedRejection(e);
 
 /**
@@ -16,7 +27,7 @@ const bringsKey = (e: PendingEvent) =>
  * what a known one does; the sweep removes it.
  */
 export function resetCodeKeysProjection(codeKeys: CodeKeys) {
-  return sqlProjection({
+  return sqlProjection<KeyEvent>({
     name: "reset-code-keys",
     handles: [
       "PasswordResetRequested",
@@ -41,11 +52,11 @@ export function resetCodeKeysProjection(codeKeys: CodeKeys) {
             select request_id from reset_code_key_rows where wrapped_key is null)
         )`,
       // A request brings its held key; an outcome (no key) destroys the request's.
-      rows: (events: readonly PendingEvent[]) => {
-        const held = codeKeys.takeHeld(events.filter(bringsKey).map((e) => requestIdOf(e.data)));
+      rows: (events) => {
+        const held = codeKeys.takeHeld(events.filter(bringsKey).map((e) => e.data.requestId));
         return events.flatMap(
           (e): { event_id: string; request_id: string; wrapped_key: string | null }[] => {
-            const requestId = requestIdOf(e.data);
+            const { requestId } = e.data;
             if (isDispatchOutcome(e)) {
               return [{ event_id: e.eventId, request_id: requestId, wrapped_key: null }];
             }

@@ -1,6 +1,6 @@
 import type { PasswordResetEmailSent } from "../events/password-reset";
 import type { PasswordChangedNoticeSent } from "../events/user";
-import { type PendingEvent, sqlProjection } from "../src/event-store";
+import { sqlProjection } from "../src/event-store";
 
 /** Mailgun's send answer wraps the message id in angle brackets; its webhooks do not. */
 export const bareMessageId = (id: string) => id.trim().replace(/^<|>$/g, "");
@@ -11,7 +11,7 @@ type Sent = PasswordResetEmailSent | PasswordChangedNoticeSent;
  * Provider message id → the stream and request (or notice) it was sent for, written with the
  * Sent event, so that a delivery report finds where it belongs.
  */
-export const sentMessagesProjection = sqlProjection({
+export const sentMessagesProjection = sqlProjection<Sent>({
   name: "sent-messages",
   handles: ["PasswordResetEmailSent", "PasswordChangedNoticeSent"],
   sql: {
@@ -24,21 +24,18 @@ export const sentMessagesProjection = sqlProjection({
         join appended a on a.event_id = r.event_id
         on conflict do nothing
       )`,
-    rows: (events: readonly PendingEvent[]) =>
+    rows: (events) =>
       events.flatMap((event) => {
-        const { type, data } = event as unknown as Pick<Sent, "type" | "data">;
-        const id = bareMessageId(data.providerMessageId);
+        const id = bareMessageId(event.data.providerMessageId);
         // No id, nothing a report could name.
         if (id === "") return [];
         return [
           {
             event_id: event.eventId,
             provider_message_id: id,
-            kind: type === "PasswordResetEmailSent" ? "reset" : "notice",
-            reference:
-              type === "PasswordResetEmailSent"
-                ? (data as PasswordResetEmailSent["data"]).requestId
-                : (data as PasswordChangedNoticeSent["data"]).changeEventId,
+            ...(event.type === "PasswordResetEmailSent"
+              ? { kind: "reset", reference: event.data.requestId }
+              : { kind: "notice", reference: event.data.changeEventId }),
           },
         ];
       }),

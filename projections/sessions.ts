@@ -1,3 +1,4 @@
+import type { PasswordChanged, PersonalDataErased } from "../events/user";
 import type { InlineProjection } from "../src/event-store";
 
 /**
@@ -6,11 +7,11 @@ import type { InlineProjection } from "../src/event-store";
  * itself, beside its UserLoggedIn, because the token's hash never goes into an event; a
  * SessionEnded is appended by the request that deleted its row, in that row's transaction.)
  */
-export const sessionsProjection: InlineProjection = {
+export const sessionsProjection: InlineProjection<PasswordChanged | PersonalDataErased> = {
   name: "sessions",
   handles: ["PasswordChanged", "PersonalDataErased"],
   async apply(trx, event) {
-    const { userId } = event.data as { userId: string };
+    const { userId } = event.data;
     await trx.deleteFrom("sessions").where("user_id", "=", userId).execute();
   },
 };

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
-import type { UserEvent } from "../events/user";
-import type { InlineProjection, RecordedEvent, Tx } from "../src/event-store";
+import type { PasswordChanged, PersonalDataErased, UserRegistered } from "../events/user";
+import type { InlineProjection, Tx } from "../src/event-store";
 import { type DataKeys, emailLookup, type Keyring } from "../src/privacy";
 import { startResetStream } from "./reset-streams";
 
@@ -15,7 +15,10 @@ async function forgetLimitsOf(trx: Tx, subjects: string[]): Promise<void> {
 }
 
 /** The accounts read model: one row per live user, written in the events' own transaction. */
-export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }): InlineProjection {
+export function usersProjection(deps: {
+  dataKeys: DataKeys;
+  keyring: Keyring;
+}): InlineProjection<UserRegistered | PasswordChanged | PersonalDataErased> {
   const unsealFor = async (trx: Tx, userId: string, sealed: string) => {
     const value = await deps.dataKeys.unseal(userId, sealed, trx);
     if (value === undefined) throw new Error(`user ${userId} has no data key`);
@@ -25,8 +28,7 @@ export function usersProjection(deps: { dataKeys: DataKeys; keyring: Keyring }):
   return {
     name: "users",
     handles: ["UserRegistered", "PasswordChanged", "PersonalDataErased"],
-    async apply(trx, recorded) {
-      const event = recorded as RecordedEvent<UserEvent>;
+    async apply(trx, event) {
       switch (event.type) {
         case "UserRegistered": {
           const { userId, sealedEmail, sealedPasswordHash, sealedLocale } = event.data;

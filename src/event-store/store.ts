@@ -7,6 +7,7 @@ import { onConflict, withRetries } from "./conflicts";
 import { bindRows, type PendingEvent, type ProjectionSql } from "./projection-sql";
 import {
   type Checkpoint,
+  type Event,
   type ExpectedVersion,
   type Metadata,
   type NewEvent,
@@ -17,18 +18,21 @@ import {
 
 export type Tx = Transaction<Schema>;
 
-/** A read model updated in the same transaction as the events it reads. */
-export interface InlineProjection {
+/**
+ * A read model updated in the same transaction as the events it reads, typed by the events it
+ * handles: the store hands it only those.
+ */
+export interface InlineProjection<E extends Event = Event> {
   readonly name: string;
-  readonly handles: readonly string[];
-  apply(trx: Tx, event: RecordedEvent): Promise<void>;
+  readonly handles: readonly E["type"][];
+  apply(trx: Tx, event: RecordedEvent<E>): Promise<void>;
   /**
    * The events of one group commit that this projection handles, in log order, as few
    * statements as it can; without it, apply() runs once per event.
    */
-  applyAll?(trx: Tx, events: RecordedEvent[]): Promise<void>;
+  applyAll?(trx: Tx, events: RecordedEvent<E>[]): Promise<void>;
   /** The same, as CTEs the round's own statement runs (see `sqlProjection`). */
-  sql?: ProjectionSql;
+  sql?: ProjectionSql<E>;
 }
 
 export interface AppendResult {
@@ -447,7 +451,7 @@ export class EventStore {
           streamId: row.stream_id,
           type: row.type,
           data: row.data as Record<string, unknown>,
-        });
+        } as PendingEvent);
       }
       const projected = mine.length > 0 ? (projection.sql?.rows(mine) ?? []) : [];
       if (projected.length > 0) any = true;
