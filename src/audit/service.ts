@@ -2,8 +2,7 @@ import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { startResetStream } from "../../projections/reset-streams";
 import type { AppContext } from "../context";
-import type { Tx } from "../event-store";
-import { toRecordedEvent } from "../event-store/store";
+import { snapshotHorizon, type Tx, toRecordedEvent } from "../event-store";
 import { HttpError } from "../http/errors";
 import { resetStreamOf } from "../password-reset/streams";
 import { emailLookups } from "../privacy";
@@ -55,7 +54,7 @@ export async function queryAuditEvents(
   }
 
   const { rows } = await sql<Parameters<typeof toRecordedEvent>[0]>`
-    with s as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon)
+    with s as (select ${snapshotHorizon} as horizon)
     select e.global_position, e.transaction_id::text as transaction_id, e.event_id::text as event_id,
            e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.recorded_at
     from ${source} e, s

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { snapshotHorizon } from "../event-store";
 import { type AuditFilters, instant, invalid, parseAuditQuery } from "./model";
 import { type AuditContext, streamsFor } from "./service";
 
@@ -187,7 +188,7 @@ export async function rollUp(ctx: Pick<AuditContext, "db">): Promise<void> {
     const cp = rows[0];
     if (cp === undefined) return;
     await sql`
-      with s as (select pg_snapshot_xmin(pg_current_snapshot()) as horizon),
+      with s as (select ${snapshotHorizon} as horizon),
       added as (
         select hour, jsonb_object_agg(type, n) as counts from (
           select date_trunc('hour', e.recorded_at, 'UTC') as hour, ${countedType} as type, sum(${weight}) as n

@@ -9,16 +9,17 @@ export {
 export { MAX_DECIDE_ATTEMPTS } from "./conflicts";
 export type { ReactorHandler } from "./dispatcher";
 export { deterministicUuid } from "./ids";
+export type { InlineProjection, PendingEvent, ProjectionSql, Tx } from "./inline-projection";
 export { KeyedMutex } from "./keyed-mutex";
+export { snapshotHorizon, toRecordedEvent } from "./log-sql";
 export { CommitNotifier } from "./notifier";
 export { appendPatiently } from "./patient-append";
-export { type PendingEvent, type ProjectionSql, sqlProjection } from "./projection-sql";
+export { sqlProjection } from "./projection-sql";
 export {
-  type AppendResult,
+  type AppendHook,
   compareCheckpoints,
   EventStore,
-  type InlineProjection,
-  type Tx,
+  subscriptionLag,
 } from "./store";
 export { Subscription, type SubscriptionOptions } from "./subscriptions";
 export * from "./types";

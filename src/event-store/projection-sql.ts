@@ -1,27 +1,6 @@
 import { CompiledQuery } from "kysely";
-import type { InlineProjection, Tx } from "./store";
+import type { InlineProjection, ProjectionSql, Tx } from "./inline-projection";
 import type { Event, RecordedEvent } from "./types";
-
-/** What a projection's SQL form is told of each event of a round it handles. */
-export type PendingEvent<E extends Event = Event> = E extends Event
-  ? E & { eventId: string; streamId: string }
-  : never;
-
-/**
- * An inline projection written as data-modifying CTEs, so that a round's events and this read
- * model go in with one statement (one round trip, one implicit transaction).
- */
-export interface ProjectionSql<E extends Event = Event> {
-  /**
-   * `name as (...)` CTEs, comma-separated, names unique across projections. They read
-   * `appended` (event_id, stream_id, stream_version, type, data, recorded_at, global_position:
-   * the events this statement wrote, without those whose version check failed) and `$rows`.
-   * Sibling CTEs share one snapshot: none sees another's writes.
-   */
-  ctes: string;
-  /** The JSON rows bound to `$rows` for these events, each naming its `event_id`. */
-  rows(events: readonly PendingEvent<E>[]): unknown[];
-}
 
 const ROWS = /\$rows\b/g;
 

@@ -1,4 +1,4 @@
-import type { NewEvent } from "../../events/event";
+import type { NewEvent, RecordedEvent } from "../../events/event";
 
 export type { Event, EventEnvelope, Metadata, NewEvent, RecordedEvent } from "../../events/event";
 
@@ -9,6 +9,14 @@ export interface StreamWrite {
   streamId: string;
   expectedVersion: ExpectedVersion;
   events: NewEvent[];
+}
+
+export interface AppendResult {
+  /** The stream's version after the append, per stream, in write order. */
+  versions: number[];
+  events: RecordedEvent[];
+  /** True when every event id was already in the log: nothing new was written. */
+  duplicate: boolean;
 }
 
 /** The subscription order: commit-visibility first, then position inside a transaction. */
