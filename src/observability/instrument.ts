@@ -1,6 +1,5 @@
-import { sql } from "kysely";
 import type { Database } from "../db";
-import type { EventStore, ReactorHandler, StreamWrite } from "../event-store";
+import { type EventStore, type ReactorHandler, subscriptionLag } from "../event-store";
 import type { Mailer, SendOutcome } from "../mail/mailer";
 import type { Metrics, MetricsSources } from "./metrics";
 import { currentTraceContext, inSpan, SpanKind, traceContextOf, tracingEnabled } from "./tracing";
@@ -8,18 +7,16 @@ import { currentTraceContext, inSpan, SpanKind, traceContextOf, tracingEnabled }
 /** Each append is a span, and its events carry the trace context for their subscribers. */
 export function instrumentStore(store: EventStore): void {
   if (!tracingEnabled()) return;
-  const stamp = (writes: StreamWrite[]): StreamWrite[] => {
-    const carried = currentTraceContext();
-    return writes.map((w) => ({
-      ...w,
-      events: w.events.map((e) => ({ ...e, metadata: { ...carried, ...e.metadata } })),
-    }));
-  };
-  const appendAll = store.appendAll.bind(store);
-  const transact = store.transact.bind(store);
-  store.appendAll = (writes) => inSpan("event-store append", () => appendAll(stamp(writes)));
-  store.transact = (prepare) =>
-    inSpan("event-store append", () => transact(async (trx) => stamp(await prepare(trx))));
+  store.onAppend({
+    around: (append) => inSpan("event-store append", append),
+    writes: (writes) => {
+      const carried = currentTraceContext();
+      return writes.map((w) => ({
+        ...w,
+        events: w.events.map((e) => ({ ...e, metadata: { ...carried, ...e.metadata } })),
+      }));
+    },
+  });
 }
 
 /** A subscriber's handling of an event continues the trace its metadata carries. */
@@ -79,22 +76,12 @@ export function metricsSources(
   return {
     async subscriptionLag() {
       return Promise.all(
-        subscriptions.map(async ({ name, types }) => {
-          // Bounded count: a subscription far behind reads as "at least 10000".
-          const { rows } = await sql<{ events: number | string; oldest: Date | string | null }>`
-            select count(*) as events, min(recorded_at) as oldest from (
-              select e.recorded_at from events e
-              left join subscriptions s on s.name = ${name}
-              where e.type = any(${types}::text[])
-                and (s.name is null
-                  or (e.transaction_id, e.global_position) > (s.last_transaction_id, s.last_position))
-              limit 10000) behind`.execute(database.db);
-          const row = rows[0];
-          const oldest = row?.oldest ? new Date(row.oldest).getTime() : undefined;
+        subscriptions.map(async (subscription) => {
+          const { events, oldest } = await subscriptionLag(database.db, subscription);
           return {
-            name,
-            events: Number(row?.events ?? 0),
-            seconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
+            name: subscription.name,
+            events,
+            seconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest.getTime()) / 1000),
           };
         }),
       );
