@@ -1,3 +1,4 @@
+import type { EmailCatalog } from "../projections/emails/catalog";
 import type { Config } from "./config";
 import type { Database, Db } from "./db";
 import type { EventBus, EventStore, Subscription } from "./event-store";
@@ -5,7 +6,6 @@ import type { Logger } from "./log";
 import type { MailCatcher } from "./mail/catcher";
 import type { Mailer } from "./mail/mailer";
 import type { Metrics } from "./observability/metrics";
-import type { EmailCatalog } from "./password-reset/messages";
 import type { CodeKeys, DataKeys, IpHashes, Keyring } from "./privacy";
 
 /**

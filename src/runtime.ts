@@ -1,12 +1,13 @@
 import { userOfStream } from "../events/user";
 import { activeResetCodesProjection } from "../projections/active-reset-codes";
 import { deviceTokensProjection } from "../projections/device-tokens";
+import { type EmailCatalog, emailCatalogOf } from "../projections/emails/catalog";
 import {
   PASSWORD_CHANGED_MAILER,
   passwordChangedMailer,
-} from "../projections/password-changed-mailer";
+} from "../projections/emails/password-changed-mailer";
+import { RESET_MAILER, resetMailer } from "../projections/emails/reset-mailer";
 import { resetCodeKeysProjection } from "../projections/reset-code-keys";
-import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
 import { sentMessagesProjection } from "../projections/sent-messages";
 import { sessionsProjection } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
@@ -41,7 +42,6 @@ import {
 } from "./observability/instrument";
 import { Metrics } from "./observability/metrics";
 import { verifySecretKeys } from "./operations/startup";
-import { type EmailCatalog, emailCatalogOf } from "./password-reset/messages";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
 
