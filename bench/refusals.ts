@@ -9,7 +9,8 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { formatResetCode, generateResetCode } from "../src/password-reset/code";
+import { formatResetCode } from "../projections/emails/code-format";
+import { generateResetCode } from "../src/password-reset/code";
 import { startFakeMailgun } from "../test/support/fake-mailgun";
 import { startServer } from "../test/support/server";
 import { table, writeSection } from "./report";

@@ -1,17 +1,10 @@
 import { type AnyElysia, Elysia } from "elysia";
-import { accountRoutes } from "./accounts/routes";
-import { auditPageRoutes } from "./audit/page";
-import { auditRoutes } from "./audit/routes";
 import type { AppContext } from "./context";
-import { homeRoutes } from "./home/routes";
+import { FEATURES } from "./features";
 import { errorResponse, HttpError } from "./http/errors";
 import { openApiDocs } from "./http/openapi-docs";
 import { requestIdOf } from "./http/request";
-import { mailCatcherRoutes } from "./mail-catcher/routes";
 import { observability } from "./observability/http";
-import { operationsRoutes } from "./operations/routes";
-import { passwordResetRoutes } from "./password-reset/routes";
-import { webhookRoutes } from "./webhooks/routes";
 
 /** Builds the HTTP app from the feature modules; no I/O happens here. */
 export function createApp(ctx: AppContext) {
@@ -36,15 +29,10 @@ export function createApp(ctx: AppContext) {
         error,
       });
       return errorResponse(500, "internal error");
-    })
-    .use(homeRoutes(ctx))
-    .use(operationsRoutes(ctx))
-    .use(accountRoutes(ctx))
-    .use(passwordResetRoutes(ctx))
-    .use(auditRoutes(ctx))
-    .use(auditPageRoutes())
-    .use(webhookRoutes(ctx))
-    .use(mailCatcherRoutes(ctx));
+    });
+  for (const feature of FEATURES) {
+    for (const routes of feature.routes?.(ctx) ?? []) app.use(routes);
+  }
   return app;
 }
 

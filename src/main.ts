@@ -1,3 +1,4 @@
+import { emailCatalogOf } from "../projections/emails/catalog";
 import { createApp } from "./app";
 import { ConfigError, loadConfig } from "./config";
 import type { AppContext } from "./context";
@@ -15,7 +16,6 @@ import {
   warnAboutEmbeddedProduction,
 } from "./operations/startup";
 import { superviseWorkers, workerLink } from "./operations/workers";
-import { emailCatalogOf } from "./password-reset/messages";
 import { createRuntime } from "./runtime";
 
 async function main() {

@@ -1,17 +1,7 @@
 import { userOfStream } from "../events/user";
-import { activeResetCodesProjection } from "../projections/active-reset-codes";
-import { deviceTokensProjection } from "../projections/device-tokens";
-import {
-  PASSWORD_CHANGED_MAILER,
-  passwordChangedMailer,
-} from "../projections/password-changed-mailer";
-import { resetCodeKeysProjection } from "../projections/reset-code-keys";
-import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
-import { sentMessagesProjection } from "../projections/sent-messages";
-import { sessionsProjection } from "../projections/sessions";
-import { usersProjection } from "../projections/users";
+import { type EmailCatalog, emailCatalogOf } from "../projections/emails/catalog";
 import { type Config, ConfigError } from "./config";
-import type { AppContext, CoreContext } from "./context";
+import type { AppContext, CoreContext, SubscriberDeps } from "./context";
 import { type Database, migrate, openDatabase } from "./db";
 import {
   CommitNotifier,
@@ -22,6 +12,7 @@ import {
   type ReactorHandler,
   Subscription,
 } from "./event-store";
+import { inlineProjections, subscribers } from "./features";
 import { createLogger, type Logger } from "./log";
 import type { MailBatcherOptions } from "./mail/batch";
 import { MailCatcher } from "./mail/catcher";
@@ -41,7 +32,6 @@ import {
 } from "./observability/instrument";
 import { Metrics } from "./observability/metrics";
 import { verifySecretKeys } from "./operations/startup";
-import { type EmailCatalog, emailCatalogOf } from "./password-reset/messages";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
 
@@ -68,13 +58,10 @@ export async function openCore(config: Config, database?: Database): Promise<Cor
   const store = new EventStore(db.db, bus);
   instrumentStore(store);
   const dataKeys = new DataKeys(db.db, keyring);
-  store.registerInline(usersProjection({ dataKeys, keyring }));
-  store.registerInline(activeResetCodesProjection);
-  store.registerInline(sessionsProjection);
-  store.registerInline(deviceTokensProjection);
-  store.registerInline(sentMessagesProjection);
   const codeKeys = new CodeKeys(db.db, keyring);
-  store.registerInline(resetCodeKeysProjection(codeKeys));
+  for (const projection of inlineProjections({ db: db.db, keyring, dataKeys, codeKeys })) {
+    store.registerInline(projection);
+  }
   const ipHashes = new IpHashes(db.db, keyring);
   return { database: db, db: db.db, keyring, bus, store, dataKeys, codeKeys, ipHashes };
 }
@@ -96,7 +83,7 @@ export async function createRuntime(
     ? { mailer: instrumentMailer(options.mailer, metrics) }
     : chooseMailer(config, log, metrics);
   const { mailer } = chosen;
-  const mailerDeps = {
+  const subscriberDeps: SubscriberDeps = {
     db: database.db,
     store,
     dataKeys,
@@ -105,6 +92,7 @@ export async function createRuntime(
     marks: databaseSendMarks(database),
     emails,
     log,
+    mailBatching: options.mailBatching,
   };
   const subscribe = (name: string, types: string[], handler: ReactorHandler) => {
     subscribed.push({ name, types });
@@ -116,14 +104,9 @@ export async function createRuntime(
       log: (message, error) => log.error(message, { error }),
     });
   };
-  const subscriptions = [
-    subscribe(
-      RESET_MAILER,
-      ["PasswordResetRequested"],
-      resetMailer({ ...mailerDeps, batching: options.mailBatching }),
-    ),
-    subscribe(PASSWORD_CHANGED_MAILER, ["PasswordChanged"], passwordChangedMailer(mailerDeps)),
-  ];
+  const subscriptions = subscribers().map((s) =>
+    subscribe(s.name, s.types, s.handler(subscriberDeps)),
+  );
   // One process on the embedded database: nobody else to tell.
   const notify = database.notify;
   const notifier = notify

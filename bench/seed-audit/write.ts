@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type pg from "pg";
-import { outcomeEventId } from "../../projections/reset-mailer";
+import { outcomeEventId } from "../../projections/emails/reset-mailer";
 import { deterministicUuid } from "../../src/event-store";
 import { generateResetCode } from "../../src/password-reset/code";
 import { emailLookup, type Keyring, keyedHash, seal } from "../../src/privacy";

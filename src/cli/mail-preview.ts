@@ -1,9 +1,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { EMAIL_KINDS, type EmailKind, emailCatalogOf } from "../../projections/emails/catalog";
+import { formatResetCode } from "../../projections/emails/code-format";
 import { ConfigError, loadConfig } from "../config";
 import { canonicalLocale } from "../mail/locale";
-import { formatResetCode, generateResetCode } from "../password-reset/code";
-import { EMAIL_KINDS, type EmailKind, emailCatalogOf } from "../password-reset/messages";
+import { generateResetCode } from "../password-reset/code";
 import { fail, parseOptions } from "./common";
 
 const usage = `usage: npm run mail:preview -- --kind reset|password-changed [--locale TAG] [--out DIR]

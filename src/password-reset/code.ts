@@ -2,7 +2,6 @@ export const RESET_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 export const RESET_CODE_LENGTH = 20;
 export const RESET_CODE_BITS = RESET_CODE_LENGTH * 5;
 
-const GROUP_SIZE = 4;
 const WELL_FORMED = new RegExp(`^[${RESET_CODE_ALPHABET}]{${RESET_CODE_LENGTH}}$`);
 
 export function generateResetCode(): string {
@@ -13,15 +12,6 @@ export function generateResetCode(): string {
     code += RESET_CODE_ALPHABET.charAt(byte & 31);
   }
   return code;
-}
-
-export function formatResetCode(code: string): string {
-  const compact = code.replace(/[\s-]/g, "").toUpperCase();
-  const groups: string[] = [];
-  for (let i = 0; i < compact.length; i += GROUP_SIZE) {
-    groups.push(compact.slice(i, i + GROUP_SIZE));
-  }
-  return groups.join("-");
 }
 
 export function normaliseResetCode(input: string): string {

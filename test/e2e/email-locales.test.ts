@@ -2,9 +2,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
-import { EmailCatalog } from "../../src/password-reset/messages";
-import { SHIPPED_LOCALES } from "../../src/password-reset/translations";
+import { EmailCatalog } from "../../projections/emails/catalog";
+import { formatResetCode } from "../../projections/emails/code-format";
+import { SHIPPED_LOCALES } from "../../projections/emails/translations";
+import { generateResetCode } from "../../src/password-reset/code";
 import { browserInstalled, closeBrowser, openPage } from "../support/browser";
 import { refusesToStart } from "../support/e2e";
 

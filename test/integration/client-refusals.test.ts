@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
-import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
+import { formatResetCode } from "../../projections/emails/code-format";
+import { generateResetCode } from "../../src/password-reset/code";
 import { flushRefusals } from "../../src/password-reset/refusals";
 import { attemptsStreamOf } from "../../src/password-reset/service";
 import { limits } from "../../src/rate-limits/gcra";

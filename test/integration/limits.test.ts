@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
+import { formatResetCode } from "../../projections/emails/code-format";
+import { generateResetCode } from "../../src/password-reset/code";
 import { limits } from "../../src/rate-limits/gcra";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 

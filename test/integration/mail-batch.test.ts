@@ -7,15 +7,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
+import { passwordResetTemplate } from "../../projections/emails/catalog";
+import { formatResetCode } from "../../projections/emails/code-format";
 import { MailBatcher } from "../../src/mail/batch";
 import type { Recipient } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
-import {
-  formatResetCode,
-  generateResetCode,
-  normaliseResetCode,
-} from "../../src/password-reset/code";
-import { passwordResetTemplate } from "../../src/password-reset/messages";
+import { generateResetCode, normaliseResetCode } from "../../src/password-reset/code";
 import { codeHash } from "../../src/password-reset/service";
 import { seal } from "../../src/privacy";
 import { codesSent, mapWithConcurrency, messagesTo } from "../support/e2e";

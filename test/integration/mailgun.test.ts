@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { passwordResetMessage } from "../../projections/emails/catalog";
+import { formatResetCode } from "../../projections/emails/code-format";
 import { deliverWithRetry } from "../../src/mail/deliver";
 import type { MailMessage } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
-import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
-import { passwordResetMessage } from "../../src/password-reset/messages";
+import { generateResetCode } from "../../src/password-reset/code";
 import {
   type FakeMailgun,
   type FakeMessage,

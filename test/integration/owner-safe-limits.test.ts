@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
-import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
+import { formatResetCode } from "../../projections/emails/code-format";
+import { generateResetCode } from "../../src/password-reset/code";
 import { flushRefusals } from "../../src/password-reset/refusals";
 import { attemptsStreamOf } from "../../src/password-reset/service";
 import { resetStreamOf } from "../../src/password-reset/streams";

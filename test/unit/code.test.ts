@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { formatResetCode } from "../../projections/emails/code-format";
 import {
-  formatResetCode,
   generateResetCode,
   isWellFormedResetCode,
   normaliseResetCode,

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { EMAIL_KINDS, EmailCatalog } from "../../projections/emails/catalog";
+import { SHIPPED_LOCALES } from "../../projections/emails/translations";
 import { canonicalLocale, negotiateLocale } from "../../src/mail/locale";
 import { htmlProblem, renderTemplate, templateProblem } from "../../src/mail/templates";
-import { EMAIL_KINDS, EmailCatalog } from "../../src/password-reset/messages";
-import { SHIPPED_LOCALES } from "../../src/password-reset/translations";
 
 const shipped = ["en", "de", "fr", "es", "pt-BR", "it", "ja", "ar"];
 

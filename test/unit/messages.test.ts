@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { passwordChangedMessage, passwordResetMessage } from "../../projections/emails/catalog";
+import { formatResetCode } from "../../projections/emails/code-format";
 import { createConsoleMailer } from "../../src/mail/console";
-import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
-import { passwordChangedMessage, passwordResetMessage } from "../../src/password-reset/messages";
+import { generateResetCode } from "../../src/password-reset/code";
 
 const to = "user@example.com";
 const from = "no-reply@mg.example.test";

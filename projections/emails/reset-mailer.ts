@@ -3,22 +3,22 @@ import {
   type PasswordResetEmailFailed,
   type PasswordResetEmailSent,
   type PasswordResetRequested,
-} from "../events/password-reset";
+} from "../../events/password-reset";
 import {
   deterministicUuid,
   type EventStore,
   type ReactorHandler,
   type RecordedEvent,
-} from "../src/event-store";
-import type { Logger } from "../src/log";
-import type { MailBatcherOptions } from "../src/mail/batch";
-import { deliveryRecord } from "../src/mail/deliver";
-import type { Mailer, MailTemplate } from "../src/mail/mailer";
-import { mailReactor } from "../src/mail/reactor";
-import type { SendMarks } from "../src/mail/send-marks";
-import { formatResetCode } from "../src/password-reset/code";
-import { CODE_VARIABLE, type EmailCatalog } from "../src/password-reset/messages";
-import { type CodeKeys, type DataKeys, unseal } from "../src/privacy";
+} from "../../src/event-store";
+import type { Logger } from "../../src/log";
+import type { MailBatcherOptions } from "../../src/mail/batch";
+import { deliveryRecord } from "../../src/mail/deliver";
+import type { Mailer, MailTemplate } from "../../src/mail/mailer";
+import { mailReactor } from "../../src/mail/reactor";
+import type { SendMarks } from "../../src/mail/send-marks";
+import { type CodeKeys, type DataKeys, unseal } from "../../src/privacy";
+import { CODE_VARIABLE, type EmailCatalog } from "./catalog";
+import { formatResetCode } from "./code-format";
 
 export const RESET_MAILER = "reset-mailer";
 

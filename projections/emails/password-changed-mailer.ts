@@ -2,21 +2,21 @@ import type {
   PasswordChanged,
   PasswordChangedNoticeFailed,
   PasswordChangedNoticeSent,
-} from "../events/user";
-import type { Db } from "../src/db";
+} from "../../events/user";
+import type { Db } from "../../src/db";
 import {
   deterministicUuid,
   type EventStore,
   type ReactorHandler,
   type RecordedEvent,
-} from "../src/event-store";
-import type { Logger } from "../src/log";
-import { deliveryRecord } from "../src/mail/deliver";
-import type { Mailer, MailTemplate } from "../src/mail/mailer";
-import { mailReactor } from "../src/mail/reactor";
-import type { SendMarks } from "../src/mail/send-marks";
-import type { EmailCatalog } from "../src/password-reset/messages";
-import { type DataKeys, unseal } from "../src/privacy";
+} from "../../src/event-store";
+import type { Logger } from "../../src/log";
+import { deliveryRecord } from "../../src/mail/deliver";
+import type { Mailer, MailTemplate } from "../../src/mail/mailer";
+import { mailReactor } from "../../src/mail/reactor";
+import type { SendMarks } from "../../src/mail/send-marks";
+import { type DataKeys, unseal } from "../../src/privacy";
+import type { EmailCatalog } from "./catalog";
 
 export const PASSWORD_CHANGED_MAILER = "password-changed-mailer";
 

@@ -1,7 +1,7 @@
-import { type Config, ConfigError } from "../config";
-import { escapeHtml, htmlDocument } from "../mail/html";
-import { canonicalLocale, negotiateLocale } from "../mail/locale";
-import type { MailMessage, MailTemplate } from "../mail/mailer";
+import { type Config, ConfigError } from "../../src/config";
+import { escapeHtml, htmlDocument } from "../../src/mail/html";
+import { canonicalLocale, negotiateLocale } from "../../src/mail/locale";
+import type { MailMessage, MailTemplate } from "../../src/mail/mailer";
 import {
   type EmailTemplate,
   loadTemplateOverrides,
@@ -10,8 +10,8 @@ import {
   type TemplateKind,
   type TemplateOverrides,
   templateKey,
-} from "../mail/templates";
-import { formatResetCode } from "./code";
+} from "../../src/mail/templates";
+import { formatResetCode } from "./code-format";
 import { SHIPPED_LOCALES, WORDING, type Wording } from "./translations";
 
 export const PASSWORD_RESET_TAG = "password-reset";

@@ -1,0 +1,22 @@
+import { activeResetCodesProjection } from "../../projections/active-reset-codes";
+import { RESET_MAILER, resetMailer } from "../../projections/emails/reset-mailer";
+import { resetCodeKeysProjection } from "../../projections/reset-code-keys";
+import type { Feature } from "../context";
+import { passwordResetRoutes } from "./routes";
+
+/** The reset: its codes and their keys, and the email that carries each code. */
+export const passwordResetFeature: Feature = {
+  name: "password-reset",
+  routes: (ctx) => [passwordResetRoutes(ctx)],
+  inlineProjections: ({ codeKeys }) => [
+    activeResetCodesProjection,
+    resetCodeKeysProjection(codeKeys),
+  ],
+  subscribers: [
+    {
+      name: RESET_MAILER,
+      types: ["PasswordResetRequested"],
+      handler: ({ mailBatching, ...deps }) => resetMailer({ ...deps, batching: mailBatching }),
+    },
+  ],
+};
