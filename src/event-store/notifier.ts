@@ -1,3 +1,4 @@
+import { doubling } from "../retry";
 import type { CommitSignal, EventBus } from "./bus";
 
 export interface CommitNotifierOptions {
@@ -8,7 +9,8 @@ export interface CommitNotifierOptions {
 
 // NOTIFY payloads stop at 8000 bytes; past this many characters of stream ids, "any stream".
 const MAX_NAMED = 6000;
-const MAX_RETRY_MS = 2_000;
+/** After the n-th failed notification in a row: 100 ms, doubling up to 2 s. */
+const retryDelay = doubling(100, 2_000);
 
 /**
  * Tells other processes about this process's commits from outside the commit path: the appends
@@ -103,7 +105,7 @@ export class CommitNotifier {
       for (const id of streams) this.streams.add(id);
       for (const type of types) this.types.add(type);
       this.everyStream ||= everyStream;
-      this.schedule(Math.min(MAX_RETRY_MS, 50 * 2 ** Math.min(this.failures, 6)));
+      this.schedule(retryDelay(this.failures));
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Db } from "../db";
+import { sleep } from "../retry";
 import type { CommitSignal, EventBus } from "./bus";
 import { CheckpointKeeper } from "./checkpoint-keeper";
 import { Dispatcher, type ReactorHandler } from "./dispatcher";
@@ -111,7 +112,7 @@ export class Subscription {
       try {
         const term = await this.lease.hold();
         if (!term.held) {
-          await Bun.sleep(this.lease.retryMs);
+          await sleep(this.lease.retryMs);
           continue;
         }
         if (term.startedFrom) this.checkpoints.restart(term.startedFrom);
@@ -122,7 +123,7 @@ export class Subscription {
       } catch (error) {
         failures++;
         this.log(`${this.name}: retrying after failure ${failures}`, error);
-        await pauseAfterFailure(failures);
+        await sleep(pauseAfterFailure(failures));
       }
     }
   }

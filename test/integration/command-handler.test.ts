@@ -103,7 +103,7 @@ describe("handleCommand", () => {
       },
       onFailure: () => failures++,
     });
-    const handled = await handleCommand(store, command, { backoff: noWait });
+    const handled = await handleCommand(store, command, { sleep: noWait });
     expect(store.conflicts - before).toBe(1);
     expect(failures).toBe(1);
     expect(command.decided).toEqual([[], [100]]);
@@ -123,7 +123,10 @@ describe("handleCommand", () => {
     });
     const options: CommandHandlerOptions = {
       maxAttempts: 4,
-      backoff: async (attempt) => void backoffs.push(attempt),
+      backoff: (attempt) => {
+        backoffs.push(attempt);
+        return 0;
+      },
     };
     expect(await failureOf(handleCommand(store, command, options))).toBeInstanceOf(
       VersionConflictError,
@@ -142,7 +145,7 @@ describe("handleCommand", () => {
       },
       onFailure: () => undone++,
     });
-    expect(await failureOf(handleCommand(store, command, { backoff: noWait }))).toEqual(
+    expect(await failureOf(handleCommand(store, command, { sleep: noWait }))).toEqual(
       new Error("side work failed"),
     );
     expect(command.decided).toHaveLength(1);
@@ -168,7 +171,7 @@ describe("handleCommand", () => {
     const before = store.conflicts;
     const commands = Array.from({ length: 10 }, () => next(id));
     await Promise.all(
-      commands.map((c) => handleCommand(store, c, { turns: new KeyedMutex(), backoff: noWait })),
+      commands.map((c) => handleCommand(store, c, { turns: new KeyedMutex(), sleep: noWait })),
     );
     expect(store.conflicts - before).toBeGreaterThan(0);
     expect(await numbers(id)).toEqual(Array.from({ length: 10 }, (_, i) => [i + 1, i + 1]));
@@ -189,7 +192,7 @@ describe("handleCommand", () => {
 
     // The other stream is not where the decision expects it: nothing is written anywhere.
     expect(
-      await failureOf(handleCommand(store, writing(0), { maxAttempts: 2, backoff: noWait })),
+      await failureOf(handleCommand(store, writing(0), { maxAttempts: 2, sleep: noWait })),
     ).toBeInstanceOf(VersionConflictError);
     expect(await numbers(main)).toEqual([]);
     expect(await numbers(other)).toEqual([[1, 1]]);

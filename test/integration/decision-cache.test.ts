@@ -164,7 +164,7 @@ describe("the state kept between commands", () => {
         await other.append(id, 1, [counted(50)]);
       },
     });
-    const reads = await readsDuring(() => handleCommand(store, command, { backoff: noWait }));
+    const reads = await readsDuring(() => handleCommand(store, command, { sleep: noWait }));
     expect(command.decided).toEqual([[1], [1, 50]]);
     expect(reads).toEqual([0, 1]);
     await decideAndCompare(id);
