@@ -1,3 +1,4 @@
+import type { ErrorLogger } from "../log";
 import { retry } from "../retry";
 import type { RecordedEvent } from "./types";
 import { pauseAfterFailure } from "./wake-ups";
@@ -17,7 +18,7 @@ export class Dispatcher {
     private readonly name: string,
     /** Stopping, or the lease lost: a failed event is left to the next owner's scan. */
     private readonly abandoned: () => boolean,
-    private readonly log: (message: string, error?: unknown) => void,
+    private readonly log: ErrorLogger,
   ) {}
 
   /** How many more events may start now. */
@@ -71,7 +72,9 @@ export class Dispatcher {
       try {
         await this.handler.handle(event, { fresh: fresh && n === 1 });
       } catch (error) {
-        this.log(`${this.name}: event ${event.globalPosition} failed (attempt ${n})`, error);
+        this.log.error(`${this.name}: event ${event.globalPosition} failed (attempt ${n})`, {
+          error,
+        });
         throw error;
       }
     };

@@ -1,10 +1,11 @@
+import { consoleLogger, type ErrorLogger } from "../log";
 import { doubling } from "../retry";
 import type { CommitSignal, EventBus } from "./bus";
 
 export interface CommitNotifierOptions {
   /** At most one NOTIFY per this many milliseconds, naming every stream committed meanwhile. */
   intervalMs?: number;
-  log?: (message: string, error?: unknown) => void;
+  log?: ErrorLogger;
 }
 
 // NOTIFY payloads stop at 8000 bytes; past this many characters of stream ids, "any stream".
@@ -21,7 +22,7 @@ const retryDelay = doubling(100, 2_000);
  */
 export class CommitNotifier {
   private readonly intervalMs: number;
-  private readonly log: (message: string, error?: unknown) => void;
+  private readonly log: ErrorLogger;
   private readonly streams = new Set<string>();
   private readonly types = new Set<string>();
   private everyStream = false;
@@ -49,7 +50,7 @@ export class CommitNotifier {
     options: CommitNotifierOptions = {},
   ) {
     this.intervalMs = options.intervalMs ?? 5;
-    this.log = options.log ?? ((message, error) => console.error(message, error ?? ""));
+    this.log = options.log ?? consoleLogger;
   }
 
   start(): void {
@@ -101,7 +102,7 @@ export class CommitNotifier {
     } catch (error) {
       // The commits happened: keep their streams for the next try, so the others hear of them.
       this.failures++;
-      if (this.failures === 1) this.log("commit notification failed; retrying", error);
+      if (this.failures === 1) this.log.error("commit notification failed; retrying", { error });
       for (const id of streams) this.streams.add(id);
       for (const type of types) this.types.add(type);
       this.everyStream ||= everyStream;

@@ -1,4 +1,5 @@
 import type { Db } from "../db";
+import { consoleLogger, type ErrorLogger } from "../log";
 import { sleep } from "../retry";
 import type { CommitSignal, EventBus } from "./bus";
 import { CheckpointKeeper } from "./checkpoint-keeper";
@@ -17,7 +18,7 @@ export interface SubscriptionOptions {
   leaseMs?: number;
   /** The safety-net poll for wake-ups that never came. */
   pollMs?: number;
-  log?: (message: string, error?: unknown) => void;
+  log?: ErrorLogger;
 }
 
 /**
@@ -29,7 +30,7 @@ export class Subscription {
   readonly name: string;
   private readonly types: readonly string[] | undefined;
   private readonly batchSize: number;
-  private readonly log: (message: string, error?: unknown) => void;
+  private readonly log: ErrorLogger;
   private readonly lease: Lease;
   private readonly checkpoints: CheckpointKeeper;
   private readonly dispatcher: Dispatcher;
@@ -61,7 +62,7 @@ export class Subscription {
     this.name = options.name;
     this.types = options.types;
     this.batchSize = options.batchSize ?? 100;
-    this.log = options.log ?? ((message, error) => console.error(message, error ?? ""));
+    this.log = options.log ?? consoleLogger;
     this.lease = new Lease(db, this.name, options.leaseMs ?? 5_000, this.log);
     this.checkpoints = new CheckpointKeeper(db, this.name, this.lease, this.log);
     this.dispatcher = new Dispatcher(
@@ -122,7 +123,7 @@ export class Subscription {
         if (!progressed) await this.wakeUps.idle(this.checkpoints.cursor);
       } catch (error) {
         failures++;
-        this.log(`${this.name}: retrying after failure ${failures}`, error);
+        this.log.error(`${this.name}: retrying after failure ${failures}`, { error });
         await sleep(pauseAfterFailure(failures));
       }
     }
