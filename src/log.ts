@@ -16,6 +16,9 @@ export interface Logger {
   child(bindings: LogFields): Logger;
 }
 
+/** What the parts that only report trouble log through: the service's logger, or any with these two. */
+export type ErrorLogger = Pick<Logger, "error" | "warn">;
+
 /** What every line logged while serving one request carries. */
 export interface RequestScope {
   requestId: string;
@@ -200,4 +203,10 @@ export const silentLogger: Logger = {
   warn() {},
   error() {},
   child: () => silentLogger,
+};
+
+/** Trouble straight to the console, for a part built without the service's logger. */
+export const consoleLogger: ErrorLogger = {
+  warn: (message, fields) => console.warn(message, fields?.error ?? ""),
+  error: (message, fields) => console.error(message, fields?.error ?? ""),
 };

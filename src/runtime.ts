@@ -101,7 +101,7 @@ export async function createRuntime(
       types,
       handler: tracedReactor(name, handler),
       leaseMs: options.leaseMs,
-      log: (message, error) => log.error(message, { error }),
+      log,
     });
   };
   const subscriptions = subscribers().map((s) =>
@@ -110,9 +110,7 @@ export async function createRuntime(
   // One process on the embedded database: nobody else to tell.
   const notify = database.notify;
   const notifier = notify
-    ? new CommitNotifier((payload) => notify(NOTIFY_CHANNEL, payload), bus, store.id, {
-        log: (message, error) => log.error(message, { error }),
-      })
+    ? new CommitNotifier((payload) => notify(NOTIFY_CHANNEL, payload), bus, store.id, { log })
     : undefined;
   let unlisten: (() => Promise<void>) | undefined;
   let stopSweeping: (() => void) | undefined;

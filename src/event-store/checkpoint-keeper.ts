@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../db";
+import type { ErrorLogger } from "../log";
 import type { Lease } from "./lease";
 import { compareCheckpoints } from "./store";
 import { type Checkpoint, type RecordedEvent, START } from "./types";
@@ -24,7 +25,7 @@ export class CheckpointKeeper {
     private readonly db: Db,
     private readonly name: string,
     private readonly lease: Lease,
-    private readonly log: (message: string, error?: unknown) => void,
+    private readonly log: ErrorLogger,
   ) {}
 
   /** Where the next scan reads from. */
@@ -74,7 +75,7 @@ export class CheckpointKeeper {
   /** The last save of a term: everything handled by now. */
   async saveLast(): Promise<void> {
     this.advance();
-    await this.save().catch((error) => this.log(`${this.name}: final checkpoint`, error));
+    await this.save().catch((error) => this.log.error(`${this.name}: final checkpoint`, { error }));
   }
 
   private advance(): void {
@@ -91,7 +92,7 @@ export class CheckpointKeeper {
       this.saveTimer = undefined;
       this.saving = this.saving
         .then(() => this.save())
-        .catch((error) => this.log(`${this.name}: checkpoint`, error));
+        .catch((error) => this.log.error(`${this.name}: checkpoint`, { error }));
     }, SAVE_EVERY_MS);
   }
 

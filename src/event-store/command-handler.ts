@@ -4,6 +4,12 @@ import { KeyedMutex } from "./keyed-mutex";
 import type { EventStore } from "./store";
 import type { Event, NewEvent, RecordedEvent, StreamWrite } from "./types";
 
+/**
+ * Appends `events` to the command's stream at the version the decision saw, and `alongside`
+ * (writes to other streams) in the same commit: all or nothing.
+ */
+export type Append = (events: NewEvent[], alongside?: StreamWrite[]) => Promise<void>;
+
 /** How a decision is written, and what the command answers. */
 export type Decision<Result> = { result: Result } & (
   | {
@@ -11,17 +17,14 @@ export type Decision<Result> = { result: Result } & (
       events: NewEvent[];
       /** Writes to other streams, committed with those events: all or nothing. */
       alongside?: StreamWrite[];
-      /** Side work the append needs, done right before it (a key for its transaction). */
-      beforeAppend?(): void | Promise<void>;
-      /** Undoes beforeAppend when the append fails, conflict or not. */
-      onFailure?(): void;
     }
   | {
       /**
-       * A decision not tied to the version it saw (a refusal that is only counted), written its
-       * own way, still in the stream's turn; a conflict it meets re-decides like an append's.
+       * Writes the decision its own way, still in the stream's turn: work around one `append`
+       * (what its transaction needs, undone when it fails), or a write not tied to the version
+       * seen that never appends. A conflict it meets re-decides like an append's.
        */
-      record(): Promise<unknown>;
+      write(append: Append): Promise<unknown>;
     }
 );
 
@@ -95,25 +98,21 @@ async function attempt<State, E extends Event, Result>(
   const folded = await load(store, cache, command, since);
   const { version } = folded;
   const decision = command.decide(folded.state);
-  if ("record" in decision) {
-    await decision.record();
-    return { result: decision.result, version };
-  }
-  let appended: RecordedEvent[];
-  try {
-    await decision.beforeAppend?.();
+  let appended: RecordedEvent[] | undefined;
+  const append: Append = async (events, alongside = []) => {
     ({ events: appended } = await store.appendAll([
-      { streamId, expectedVersion: version, events: decision.events },
-      ...(decision.alongside ?? []),
+      { streamId, expectedVersion: version, events },
+      ...alongside,
     ]));
-  } catch (error) {
-    decision.onFailure?.();
-    throw error;
+  };
+  if ("write" in decision) await decision.write(append);
+  else await append(decision.events, decision.alongside);
+  if (appended) {
+    // The append's own events, as committed, so the next command need not read them back.
+    const mine = appended.filter((e) => e.streamId === streamId) as RecordedEvent<E>[];
+    const after = foldNext(command, folded, mine, since);
+    if (after) cache.set(streamId, command, after);
   }
-  // The append's own events, as committed, so the next command need not read them back.
-  const mine = appended.filter((e) => e.streamId === streamId) as RecordedEvent<E>[];
-  const after = foldNext(command, folded, mine, since);
-  if (after) cache.set(streamId, command, after);
   return { result: decision.result, version };
 }
 

@@ -1,3 +1,5 @@
+import type { ErrorLogger } from "../log";
+import { retry } from "../retry";
 import type { RecordedEvent } from "./types";
 import { pauseAfterFailure } from "./wake-ups";
 
@@ -16,7 +18,7 @@ export class Dispatcher {
     private readonly name: string,
     /** Stopping, or the lease lost: a failed event is left to the next owner's scan. */
     private readonly abandoned: () => boolean,
-    private readonly log: (message: string, error?: unknown) => void,
+    private readonly log: ErrorLogger,
   ) {}
 
   /** How many more events may start now. */
@@ -64,17 +66,23 @@ export class Dispatcher {
     await Promise.allSettled(this.inFlight);
   }
 
-  /** Handles one event, retrying failures; false when abandoned. */
+  /** Handles one event, retrying failures (each one logged); false when abandoned. */
   private async run(event: RecordedEvent, fresh: boolean): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
+    const attempt = async (n: number) => {
       try {
-        await this.handler.handle(event, { fresh: fresh && attempt === 1 });
-        return true;
+        await this.handler.handle(event, { fresh: fresh && n === 1 });
       } catch (error) {
-        this.log(`${this.name}: event ${event.globalPosition} failed (attempt ${attempt})`, error);
-        if (this.abandoned()) return false;
-        await pauseAfterFailure(attempt);
+        this.log.error(`${this.name}: event ${event.globalPosition} failed (attempt ${n})`, {
+          error,
+        });
+        throw error;
       }
+    };
+    try {
+      await retry(attempt, { retries: () => !this.abandoned(), backoff: pauseAfterFailure });
+      return true;
+    } catch {
+      return false;
     }
   }
 }

@@ -1,5 +1,6 @@
 export { type CommitSignal, decodeNotification, EventBus, NOTIFY_CHANNEL } from "./bus";
 export {
+  type Append,
   type Command,
   type CommandHandled,
   type CommandHandlerOptions,

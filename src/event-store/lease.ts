@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Db } from "../db";
+import type { ErrorLogger } from "../log";
 import type { Checkpoint } from "./types";
 
 /** Held or not; a term that has just started says where the stored checkpoint stands. */
@@ -21,7 +22,7 @@ export class Lease {
     private readonly db: Db,
     private readonly name: string,
     private readonly ms: number,
-    private readonly log: (message: string) => void,
+    private readonly log: ErrorLogger,
   ) {}
 
   get held(): boolean {
@@ -65,7 +66,7 @@ export class Lease {
       returning last_transaction_id::text, last_position, now()`.execute(this.db);
     const row = rows[0];
     if (row === undefined) {
-      if (this.holding) this.log(`${this.name}: lease lost`);
+      if (this.holding) this.log.error(`${this.name}: lease lost`);
       this.lose();
       return { held: false };
     }

@@ -1,14 +1,17 @@
+import { consoleLogger, type ErrorLogger } from "../log";
+import { doubling } from "../retry";
 import type { CommitSignal, EventBus } from "./bus";
 
 export interface CommitNotifierOptions {
   /** At most one NOTIFY per this many milliseconds, naming every stream committed meanwhile. */
   intervalMs?: number;
-  log?: (message: string, error?: unknown) => void;
+  log?: ErrorLogger;
 }
 
 // NOTIFY payloads stop at 8000 bytes; past this many characters of stream ids, "any stream".
 const MAX_NAMED = 6000;
-const MAX_RETRY_MS = 2_000;
+/** After the n-th failed notification in a row: 100 ms, doubling up to 2 s. */
+const retryDelay = doubling(100, 2_000);
 
 /**
  * Tells other processes about this process's commits from outside the commit path: the appends
@@ -19,7 +22,7 @@ const MAX_RETRY_MS = 2_000;
  */
 export class CommitNotifier {
   private readonly intervalMs: number;
-  private readonly log: (message: string, error?: unknown) => void;
+  private readonly log: ErrorLogger;
   private readonly streams = new Set<string>();
   private readonly types = new Set<string>();
   private everyStream = false;
@@ -47,7 +50,7 @@ export class CommitNotifier {
     options: CommitNotifierOptions = {},
   ) {
     this.intervalMs = options.intervalMs ?? 5;
-    this.log = options.log ?? ((message, error) => console.error(message, error ?? ""));
+    this.log = options.log ?? consoleLogger;
   }
 
   start(): void {
@@ -99,11 +102,11 @@ export class CommitNotifier {
     } catch (error) {
       // The commits happened: keep their streams for the next try, so the others hear of them.
       this.failures++;
-      if (this.failures === 1) this.log("commit notification failed; retrying", error);
+      if (this.failures === 1) this.log.error("commit notification failed; retrying", { error });
       for (const id of streams) this.streams.add(id);
       for (const type of types) this.types.add(type);
       this.everyStream ||= everyStream;
-      this.schedule(Math.min(MAX_RETRY_MS, 50 * 2 ** Math.min(this.failures, 6)));
+      this.schedule(retryDelay(this.failures));
     }
   }
 }

@@ -1,7 +1,10 @@
 import type { Logger } from "../log";
-import { withRetries } from "./conflicts";
+import { doubling, retry } from "../retry";
 import type { EventStore } from "./store";
 import { type NewEvent, VersionConflictError } from "./types";
+
+/** A database blip: 100 ms, doubling up to 2 s. */
+const afterBlip = doubling(100, 2_000);
 
 /**
  * Appends at whatever version the stream has reached, retrying through version races and
@@ -14,7 +17,7 @@ export async function appendPatiently(
   streamId: string,
   events: NewEvent[],
   options: {
-    log: Logger;
+    log: Pick<Logger, "warn">;
     patienceMs?: number;
     now?: () => number;
     /** Fields that say what is being recorded, for the log lines of its retries. */
@@ -23,18 +26,19 @@ export async function appendPatiently(
 ): Promise<void> {
   const now = options.now ?? Date.now;
   const giveUpAt = now() + (options.patienceMs ?? 60_000);
-  await withRetries(() => store.append(streamId, "any", events), {
+  const isConflict = (error: unknown) => error instanceof VersionConflictError;
+  await retry(() => store.append(streamId, "any", events), {
     retries: () => now() <= giveUpAt,
     // A conflict here outlasted the store's own backoff: go again at once.
-    async wait(error, attempt) {
-      if (error instanceof VersionConflictError) return;
+    backoff: (attempt, error) => (isConflict(error) ? 0 : afterBlip(attempt)),
+    onRetry(error, attempt) {
+      if (isConflict(error)) return;
       options.log.warn("append failed; retrying", {
         ...options.about,
         streamId,
         attempt,
         error,
       });
-      await Bun.sleep(Math.min(2_000, 50 * 2 ** attempt));
     },
   });
 }

@@ -1,4 +1,6 @@
 import type { Db } from "../db";
+import { consoleLogger, type ErrorLogger } from "../log";
+import { sleep } from "../retry";
 import type { CommitSignal, EventBus } from "./bus";
 import { CheckpointKeeper } from "./checkpoint-keeper";
 import { Dispatcher, type ReactorHandler } from "./dispatcher";
@@ -16,7 +18,7 @@ export interface SubscriptionOptions {
   leaseMs?: number;
   /** The safety-net poll for wake-ups that never came. */
   pollMs?: number;
-  log?: (message: string, error?: unknown) => void;
+  log?: ErrorLogger;
 }
 
 /**
@@ -28,7 +30,7 @@ export class Subscription {
   readonly name: string;
   private readonly types: readonly string[] | undefined;
   private readonly batchSize: number;
-  private readonly log: (message: string, error?: unknown) => void;
+  private readonly log: ErrorLogger;
   private readonly lease: Lease;
   private readonly checkpoints: CheckpointKeeper;
   private readonly dispatcher: Dispatcher;
@@ -60,7 +62,7 @@ export class Subscription {
     this.name = options.name;
     this.types = options.types;
     this.batchSize = options.batchSize ?? 100;
-    this.log = options.log ?? ((message, error) => console.error(message, error ?? ""));
+    this.log = options.log ?? consoleLogger;
     this.lease = new Lease(db, this.name, options.leaseMs ?? 5_000, this.log);
     this.checkpoints = new CheckpointKeeper(db, this.name, this.lease, this.log);
     this.dispatcher = new Dispatcher(
@@ -111,7 +113,7 @@ export class Subscription {
       try {
         const term = await this.lease.hold();
         if (!term.held) {
-          await Bun.sleep(this.lease.retryMs);
+          await sleep(this.lease.retryMs);
           continue;
         }
         if (term.startedFrom) this.checkpoints.restart(term.startedFrom);
@@ -121,8 +123,8 @@ export class Subscription {
         if (!progressed) await this.wakeUps.idle(this.checkpoints.cursor);
       } catch (error) {
         failures++;
-        this.log(`${this.name}: retrying after failure ${failures}`, error);
-        await pauseAfterFailure(failures);
+        this.log.error(`${this.name}: retrying after failure ${failures}`, { error });
+        await sleep(pauseAfterFailure(failures));
       }
     }
   }

@@ -1,10 +1,10 @@
+import { doubling } from "../retry";
 import type { Checkpoint } from "./types";
 
 /** Wake-ups closer together than this share one read of the log. */
 const MIN_READ_INTERVAL_MS = 5;
 /** How long the scan may trail this process's own commits whose handling already started. */
 const LAZY_SCAN_MS = 50;
-const MAX_RETRY_MS = 30_000;
 
 /**
  * When a subscription reads the log next: at once on a commit it cannot handle from the bus
@@ -83,7 +83,5 @@ export class WakeUps {
   }
 }
 
-/** After the n-th failure in a row: doubling from 200 ms, up to 30 s. */
-export function pauseAfterFailure(failures: number): Promise<void> {
-  return Bun.sleep(Math.min(MAX_RETRY_MS, 100 * 2 ** Math.min(failures, 10)));
-}
+/** The wait after the n-th failure in a row: doubling from 200 ms, up to 30 s. */
+export const pauseAfterFailure = doubling(200, 30_000);

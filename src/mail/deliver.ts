@@ -1,3 +1,4 @@
+import { doubling, retry, sleep } from "../retry";
 import type { Mailer, MailMessage, SendOutcome } from "./mailer";
 
 export interface DeliverOptions {
@@ -58,19 +59,20 @@ export async function retryBeforeDeadline<T>(
     onRetry?: (error: unknown) => void;
   },
 ): Promise<{ value: T } | undefined> {
-  for (;;) {
-    try {
-      return { value: await attempt() };
-    } catch (error) {
-      if (options.now() + options.retryMs >= options.deadline) return undefined;
-      options.onRetry?.(error);
-      await Bun.sleep(options.retryMs);
-    }
+  const { deadline, retryMs, now, onRetry } = options;
+  try {
+    return { value: await retry(attempt, { deadline, now, backoff: () => retryMs, onRetry }) };
+  } catch {
+    return undefined;
   }
 }
 
-const defaultSleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
+/** A refusal worth another attempt: the one failure the send loop retries. */
+class Refused extends Error {
+  constructor(readonly outcome: Extract<SendOutcome, { ok: false }>) {
+    super(outcome.reason);
+  }
+}
 
 export function deliverWithRetry(
   mailer: Mailer,
@@ -89,10 +91,8 @@ export async function retrySend(
   options: DeliverOptions,
 ): Promise<DeliveryResult> {
   const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
-  const baseDelayMs = options.baseDelayMs ?? 200;
-  const maxDelayMs = options.maxDelayMs ?? 5000;
+  const ceiling = doubling(options.baseDelayMs ?? 200, options.maxDelayMs ?? 5000);
   const { deadline } = options;
 
   let attempts = 0;
@@ -105,7 +105,7 @@ export async function retrySend(
       : { ok: false, reason, status: lastStatus, attempts };
   };
 
-  for (;;) {
+  const attempt = async (): Promise<DeliveryResult> => {
     const remaining = deadline - now();
     if (remaining <= 0) return gaveUp();
 
@@ -132,14 +132,28 @@ export async function retrySend(
         ? { ok: false, reason, attempts }
         : { ok: false, reason, status: outcome.status, attempts };
     }
+    throw new Refused(outcome);
+  };
 
-    const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempts - 1));
-    const jittered = random() * ceiling;
-    const delay =
-      outcome.retryAfterMs ??
-      (outcome.status === 429 ? Math.max(jittered, options.rateLimitedDelayMs ?? 1000) : jittered);
-    // Waiting until (or past) the deadline could only end in giving up, so give up now.
-    if (now() + delay >= deadline) return gaveUp();
-    await sleep(delay);
+  try {
+    return await retry(attempt, {
+      // Waiting until (or past) the deadline could only end in giving up, so give up now.
+      deadline,
+      now,
+      backoff(n, error) {
+        const { outcome } = error as Refused;
+        const jittered = random() * ceiling(n);
+        return (
+          outcome.retryAfterMs ??
+          (outcome.status === 429
+            ? Math.max(jittered, options.rateLimitedDelayMs ?? 1000)
+            : jittered)
+        );
+      },
+      sleep: options.sleep ?? sleep,
+    });
+  } catch (error) {
+    if (error instanceof Refused) return gaveUp();
+    throw error;
   }
 }

@@ -246,24 +246,34 @@ async function recordTrigger(
         state,
       );
       if (decision.outcome === "rate_limited") {
+        // Counted, not appended at the version seen: it changes no decision state.
         return {
           result: decision,
-          record: () => recordRefusal(ctx, streamId, decision.events[0], metadata),
+          write: () => recordRefusal(ctx, streamId, decision.events[0], metadata),
         };
       }
       const [event] = decision.events;
+      const events = decision.events.map((e) => ({ ...e, metadata }));
+      // Only a request's code has a key: written in the transaction that records the request.
+      // A concealed rejection wraps its throwaway one alike, and keeps nothing.
+      const holdKey =
+        decision.outcome === "requested"
+          ? () => ctx.codeKeys.hold(requestId, codeKey)
+          : isConcealedRejection(event)
+            ? () => ctx.codeKeys.holdDecoy(requestId, codeKey)
+            : undefined;
       return {
         result: decision,
-        events: decision.events.map((e) => ({ ...e, metadata })),
-        // Only a request's code has a key: written in the transaction that records the request.
-        // A concealed rejection wraps its throwaway one alike, and keeps nothing.
-        beforeAppend:
-          decision.outcome === "requested"
-            ? () => ctx.codeKeys.hold(requestId, codeKey)
-            : isConcealedRejection(event)
-              ? () => ctx.codeKeys.holdDecoy(requestId, codeKey)
-              : undefined,
-        onFailure: () => ctx.codeKeys.release(requestId),
+        async write(append) {
+          try {
+            holdKey?.();
+            await append(events);
+          } catch (error) {
+            // Not recorded, conflict or not: the held key goes; a re-decision holds it again.
+            ctx.codeKeys.release(requestId);
+            throw error;
+          }
+        },
       };
     },
   });
@@ -395,10 +405,11 @@ async function recordReset(
       };
       return {
         result: { user, key },
-        events,
-        alongside: [userWrite],
         // The sessions the change ends are named beside it, read right before the append.
-        beforeAppend: () => endSessionsWith(ctx, userWrite, user.id, metadata),
+        async write(append) {
+          await endSessionsWith(ctx, userWrite, user.id, metadata);
+          await append(events, [userWrite]);
+        },
       };
     },
   });

@@ -48,6 +48,9 @@ const stream = () => `command-${randomUUID()}`;
 type Counted = { type: "Counted"; data: { n: number } };
 const counted = (n: number) => ({ type: "Counted", data: { n } });
 const noWait = async () => {};
+
+/** Work a decision does around its append: before it, and an undo when it fails. */
+type Around = { before?: () => Promise<void>; undo?: () => void };
 /** What a promise rejected with (awaited here: a pending promise under `rejects` is slow). */
 const failureOf = (promise: Promise<unknown>) =>
   promise.then(
@@ -58,7 +61,7 @@ const failureOf = (promise: Promise<unknown>) =>
 /** A counter: each command appends the next number after the ones it has seen. */
 function next(
   streamId: string,
-  options: { beforeAppend?: () => Promise<void>; onFailure?: () => void } = {},
+  around: Around = {},
 ): Command<number[], Counted, number> & { decided: number[][] } {
   const decided: number[][] = [];
   return {
@@ -69,7 +72,21 @@ function next(
     decide(seen) {
       decided.push(seen);
       const n = seen.length + 1;
-      return { result: n, events: [counted(n)], ...options };
+      if (around.before === undefined && around.undo === undefined) {
+        return { result: n, events: [counted(n)] };
+      }
+      return {
+        result: n,
+        async write(append) {
+          try {
+            await around.before?.();
+            await append([counted(n)]);
+          } catch (error) {
+            around.undo?.();
+            throw error;
+          }
+        },
+      };
     },
   };
 }
@@ -96,14 +113,14 @@ describe("handleCommand", () => {
     let failures = 0;
     const command = next(id, {
       // Another writer takes the version between this decision's read and its append, once.
-      async beforeAppend() {
+      async before() {
         if (raced) return;
         raced = true;
         await store.append(id, 0, [counted(100)]);
       },
-      onFailure: () => failures++,
+      undo: () => failures++,
     });
-    const handled = await handleCommand(store, command, { backoff: noWait });
+    const handled = await handleCommand(store, command, { sleep: noWait });
     expect(store.conflicts - before).toBe(1);
     expect(failures).toBe(1);
     expect(command.decided).toEqual([[], [100]]);
@@ -119,11 +136,14 @@ describe("handleCommand", () => {
     const backoffs: number[] = [];
     const command = next(id, {
       // A writer that always wins the race.
-      beforeAppend: async () => void (await store.append(id, "any", [counted(0)])),
+      before: async () => void (await store.append(id, "any", [counted(0)])),
     });
     const options: CommandHandlerOptions = {
       maxAttempts: 4,
-      backoff: async (attempt) => void backoffs.push(attempt),
+      backoff: (attempt) => {
+        backoffs.push(attempt);
+        return 0;
+      },
     };
     expect(await failureOf(handleCommand(store, command, options))).toBeInstanceOf(
       VersionConflictError,
@@ -137,12 +157,12 @@ describe("handleCommand", () => {
     const id = stream();
     let undone = 0;
     const command = next(id, {
-      beforeAppend: async () => {
+      before: async () => {
         throw new Error("side work failed");
       },
-      onFailure: () => undone++,
+      undo: () => undone++,
     });
-    expect(await failureOf(handleCommand(store, command, { backoff: noWait }))).toEqual(
+    expect(await failureOf(handleCommand(store, command, { sleep: noWait }))).toEqual(
       new Error("side work failed"),
     );
     expect(command.decided).toHaveLength(1);
@@ -168,7 +188,7 @@ describe("handleCommand", () => {
     const before = store.conflicts;
     const commands = Array.from({ length: 10 }, () => next(id));
     await Promise.all(
-      commands.map((c) => handleCommand(store, c, { turns: new KeyedMutex(), backoff: noWait })),
+      commands.map((c) => handleCommand(store, c, { turns: new KeyedMutex(), sleep: noWait })),
     );
     expect(store.conflicts - before).toBeGreaterThan(0);
     expect(await numbers(id)).toEqual(Array.from({ length: 10 }, (_, i) => [i + 1, i + 1]));
@@ -189,7 +209,7 @@ describe("handleCommand", () => {
 
     // The other stream is not where the decision expects it: nothing is written anywhere.
     expect(
-      await failureOf(handleCommand(store, writing(0), { maxAttempts: 2, backoff: noWait })),
+      await failureOf(handleCommand(store, writing(0), { maxAttempts: 2, sleep: noWait })),
     ).toBeInstanceOf(VersionConflictError);
     expect(await numbers(main)).toEqual([]);
     expect(await numbers(other)).toEqual([[1, 1]]);
@@ -212,16 +232,13 @@ describe("handleCommand", () => {
       ...next(id),
       decide: () => ({
         result: "counted",
-        record: async () => {
+        write: async () => {
           await store.append(aside, "any", [counted(1)]);
           order.push("recorded");
         },
       }),
     });
-    const after = handleCommand(
-      store,
-      next(id, { beforeAppend: async () => void order.push("next") }),
-    );
+    const after = handleCommand(store, next(id, { before: async () => void order.push("next") }));
     expect(await recording).toEqual({ result: "counted", version: 0 });
     expect(await after).toEqual({ result: 1, version: 0 });
     expect(order).toEqual(["recorded", "next"]);

@@ -57,10 +57,13 @@ const noWait = async () => {};
 const initialState = (): number[] => [];
 const evolve = (seen: number[], event: RecordedEvent<Counted>) => [...seen, event.data.n];
 
-/** Appends the next number after the ones it saw in the last hour; `decided` holds what it saw. */
+/**
+ * Appends the next number after the ones it saw in the last hour (`before` runs right before the
+ * append); `decided` holds what it saw.
+ */
 function next(
   streamId: string,
-  options: { beforeAppend?: () => Promise<void> } = {},
+  before?: () => Promise<void>,
 ): Command<number[], Counted, number> & { decided: number[][] } {
   const decided: number[][] = [];
   return {
@@ -72,7 +75,14 @@ function next(
     decide(seen) {
       decided.push(seen);
       const n = (seen.at(-1) ?? 0) + 1;
-      return { result: n, events: [counted(n)], ...options };
+      if (before === undefined) return { result: n, events: [counted(n)] };
+      return {
+        result: n,
+        async write(append) {
+          await before();
+          await append([counted(n)]);
+        },
+      };
     },
   };
 }
@@ -89,7 +99,7 @@ async function freshly(streamId: string): Promise<{ seen: number[]; version: num
       readWindowMs: HOUR,
       decide: (state) => {
         seen = state;
-        return { result: undefined, record: async () => {} };
+        return { result: undefined, write: async () => {} };
       },
     },
     { cache: new DecisionCache(0, 0) },
@@ -157,14 +167,12 @@ describe("the state kept between commands", () => {
     const id = stream();
     await decideAndCompare(id);
     let raced = false;
-    const command = next(id, {
-      async beforeAppend() {
-        if (raced) return;
-        raced = true;
-        await other.append(id, 1, [counted(50)]);
-      },
+    const command = next(id, async () => {
+      if (raced) return;
+      raced = true;
+      await other.append(id, 1, [counted(50)]);
     });
-    const reads = await readsDuring(() => handleCommand(store, command, { backoff: noWait }));
+    const reads = await readsDuring(() => handleCommand(store, command, { sleep: noWait }));
     expect(command.decided).toEqual([[1], [1, 50]]);
     expect(reads).toEqual([0, 1]);
     await decideAndCompare(id);

@@ -29,7 +29,6 @@ afterAll(async () => {
 
 const stream = () => `test-${randomUUID()}`;
 const event = (n: number, eventId?: string) => ({ type: "Counted", data: { n }, eventId });
-const quiet = (message: string) => silentLogger.error(message);
 
 /** `feed`: the bus it hears commits on; the store's own bus also hands it this process's events. */
 function subscription(name: string, seen: RecordedEvent[], feed = bus) {
@@ -38,7 +37,7 @@ function subscription(name: string, seen: RecordedEvent[], feed = bus) {
     types: ["Counted"],
     leaseMs: 600,
     pollMs: 50,
-    log: quiet,
+    log: silentLogger,
     handler: {
       concurrency: 4,
       async handle(e) {
@@ -183,7 +182,7 @@ describe("subscriptions", () => {
       name: `flaky-${randomUUID()}`,
       types: ["Counted"],
       pollMs: 50,
-      log: quiet,
+      log: silentLogger,
       handler: {
         concurrency: 4,
         async handle(e) {
@@ -300,7 +299,7 @@ describe("a scanned event's freshness", () => {
       types: ["Counted"],
       leaseMs: 600,
       pollMs: 50,
-      log: quiet,
+      log: silentLogger,
       handler: {
         concurrency: 4,
         async handle(e, context) {

@@ -9,6 +9,7 @@ import {
   EventBus,
   type RecordedEvent,
 } from "../../src/event-store";
+import { silentLogger } from "../../src/log";
 import { waitFor } from "../support/wait";
 
 const own = (transactionId: string, streamIds: string[]) => ({
@@ -19,7 +20,7 @@ const own = (transactionId: string, streamIds: string[]) => ({
 
 function notifierWith(send: (payload: string) => Promise<void>) {
   const bus = new EventBus();
-  const notifier = new CommitNotifier(send, bus, "process-1", { intervalMs: 5, log: () => {} });
+  const notifier = new CommitNotifier(send, bus, "process-1", { intervalMs: 5, log: silentLogger });
   notifier.start();
   return { bus, notifier };
 }
