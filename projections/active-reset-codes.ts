@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { sql } from "kysely";
 import {
   isConcealedRejection,
   type PasswordResetCodeRejected,
@@ -8,6 +9,7 @@ import {
   passwordResetStreamPrefix,
 } from "../events/password-reset";
 import type { PersonalDataErased } from "../events/user";
+import type { Db } from "../src/db";
 import { sqlProjection } from "../src/event-store";
 
 /** What the statement is told of an event: a code written, ended, or a user's codes erased. */
@@ -122,3 +124,8 @@ export const activeResetCodesProjection = sqlProjection<
       }),
   },
 });
+
+/** Codes a day past their expiry (decoys included) open nothing and answer nothing: they go. */
+export async function sweepResetCodes(db: Db): Promise<void> {
+  await sql`delete from reset_codes where expires_at < now() - interval '1 day'`.execute(db);
+}

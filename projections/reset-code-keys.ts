@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import {
   isConcealedRejection,
   isDispatchOutcome,
@@ -7,6 +8,7 @@ import {
   type PasswordResetRequested,
 } from "../events/password-reset";
 import type { PersonalDataErased } from "../events/user";
+import type { Db } from "../src/db";
 import { type PendingEvent, sqlProjection } from "../src/event-store";
 import type { CodeKeys } from "../src/privacy";
 
@@ -90,4 +92,9 @@ export function resetCodeKeysProjection(codeKeys: CodeKeys) {
       },
     },
   });
+}
+
+/** A key whose request never committed (or whose outcome never came) opens nothing useful. */
+export async function sweepResetCodeKeys(db: Db): Promise<void> {
+  await sql`delete from reset_code_keys where created_at < now() - interval '1 day'`.execute(db);
 }

@@ -1,14 +1,14 @@
 import { userOfStream } from "../events/user";
-import { activeResetCodesProjection } from "../projections/active-reset-codes";
-import { deviceTokensProjection } from "../projections/device-tokens";
+import { activeResetCodesProjection, sweepResetCodes } from "../projections/active-reset-codes";
+import { deviceTokensProjection, sweepDeviceTokens } from "../projections/device-tokens";
 import {
   PASSWORD_CHANGED_MAILER,
   passwordChangedMailer,
 } from "../projections/password-changed-mailer";
-import { resetCodeKeysProjection } from "../projections/reset-code-keys";
+import { resetCodeKeysProjection, sweepResetCodeKeys } from "../projections/reset-code-keys";
 import { RESET_MAILER, resetMailer } from "../projections/reset-mailer";
 import { sentMessagesProjection } from "../projections/sent-messages";
-import { sessionsProjection } from "../projections/sessions";
+import { sessionsProjection, sweepSessions } from "../projections/sessions";
 import { usersProjection } from "../projections/users";
 import { type Config, ConfigError } from "./config";
 import type { AppContext, CoreContext } from "./context";
@@ -30,9 +30,9 @@ import { createFailoverMailer } from "./mail/failover";
 import { createHookMailer } from "./mail/hook";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
-import { databaseSendMarks } from "./mail/send-marks";
+import { databaseSendMarks, sweepSendMarks } from "./mail/send-marks";
 import { createSmtpMailer } from "./mail/smtp";
-import { startSweeping } from "./maintenance";
+import { type Sweep, startSweeping } from "./maintenance";
 import {
   instrumentMailer,
   instrumentStore,
@@ -44,6 +44,7 @@ import { verifySecretKeys } from "./operations/startup";
 import { type EmailCatalog, emailCatalogOf } from "./password-reset/messages";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
+import { sweepLimits } from "./rate-limits/store";
 
 export interface RuntimeOptions {
   log?: Logger;
@@ -57,6 +58,16 @@ export interface RuntimeOptions {
   /** The emails, already built (main builds them first, so a bad template stops start-up early). */
   emails?: EmailCatalog;
 }
+
+/** Each read model's sweep of its rows that only matter while live, in the order they run. */
+export const readModelSweeps: Sweep[] = [
+  sweepLimits,
+  sweepSessions,
+  sweepDeviceTokens,
+  sweepResetCodes,
+  sweepResetCodeKeys,
+  sweepSendMarks,
+];
 
 /** Opens the core every entry point needs; a CLI that only reads the log needs no more. */
 export async function openCore(config: Config, database?: Database): Promise<CoreContext> {
@@ -161,7 +172,7 @@ export async function createRuntime(
       });
       notifier?.start();
       for (const subscription of subscriptions) subscription.start();
-      stopSweeping = startSweeping(database.db, log);
+      stopSweeping = startSweeping(database.db, log, readModelSweeps);
       stopFlushing = startFlushingRefusals(runtime);
     },
     async stop() {

@@ -68,6 +68,12 @@ export async function forgetLimitsOf(db: Db, subjects: string[]): Promise<void> 
   await sql`delete from rate_limits where key like any(${keys}::text[])`.execute(db);
 }
 
+/** Spent rows: a rate whose theoretical arrival time has passed, a window whose hits all left it. */
+export async function sweepLimits(db: Db): Promise<void> {
+  await sql`delete from rate_limits where tat < now()`.execute(db);
+  await sql`delete from rate_windows where expires_at < now()`.execute(db);
+}
+
 /**
  * The key of a per-client limit: a keyed hash of the client (an IPv6 /64, see client.ts) that
  * stays the same across the log's IP-hash key changes, so a limit never restarts at one. Rows
