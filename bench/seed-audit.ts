@@ -31,7 +31,7 @@ import { sweepExpired } from "../src/maintenance";
 import { resetStreamId } from "../src/password-reset/streams";
 import type { Keyring } from "../src/privacy";
 import { emailLookup } from "../src/privacy";
-import { openCore } from "../src/runtime";
+import { openCore, readModelSweeps } from "../src/runtime";
 import { auditEmail, DAY, HOUR, plan } from "./seed-audit/plan";
 import { countByType, verify } from "./seed-audit/verify";
 import {
@@ -140,7 +140,7 @@ export async function seedAuditDatabase(options: SeedAuditOptions): Promise<Seed
     await checkpointMailers(client);
 
     // The server sweeps expired read-model rows every 10 minutes: leave what a sweep leaves.
-    await sweepExpired(core.db);
+    await sweepExpired(core.db, readModelSweeps);
     await verify(client, core, live, target);
     const byType = await countByType(client);
     const seconds = (performance.now() - started) / 1000;

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { sql } from "kysely";
 import {
   isConcealedRejection,
   type PasswordResetCodeRejected,
@@ -7,7 +8,20 @@ import {
   type PasswordResetRequested,
   passwordResetStreamPrefix,
 } from "../events/password-reset";
+import type { PersonalDataErased } from "../events/user";
+import type { Db } from "../src/db";
 import { sqlProjection } from "../src/event-store";
+
+/** What the statement is told of an event: a code written, ended, or a user's codes erased. */
+type CodeRow = {
+  event_id: string;
+  status: "active" | "used" | "locked" | "erased";
+  code_hash?: string;
+  request_id?: string;
+  user_id?: string;
+  expires_at?: string | null;
+  locale?: string | null;
+};
 
 /**
  * The codes read model: code hash → its request, with one active code per user. A new request
@@ -16,13 +30,15 @@ import { sqlProjection } from "../src/event-store";
  * locks it. A concealed rejection writes a decoy row as a request writes its code, so an unknown
  * email costs what a known one does: a hash no code has (not keyed as codes are), the address's
  * stream id as its user (so the next one supersedes it, as an account's next code does),
- * expired when written (no expiry given); the sweep removes it with the expired ones.
+ * expired when written (no expiry given); the sweep removes it with the expired ones. An
+ * erasure deletes every code of the user, whatever its status.
  */
 export const activeResetCodesProjection = sqlProjection<
   | PasswordResetRequested
   | PasswordResetRejected
   | PasswordResetCompleted
   | PasswordResetCodeRejected
+  | PersonalDataErased
 >({
   name: "active-reset-codes",
   handles: [
@@ -30,6 +46,7 @@ export const activeResetCodesProjection = sqlProjection<
     "PasswordResetRejected",
     "PasswordResetCompleted",
     "PasswordResetCodeRejected",
+    "PersonalDataErased",
   ],
   sql: {
     ctes: `
@@ -58,9 +75,13 @@ export const activeResetCodesProjection = sqlProjection<
         update reset_codes c set status = r.status
         from reset_code_rows r
         where r.status in ('used', 'locked') and c.request_id = r.request_id
+      ),
+      reset_codes_forgotten as (
+        delete from reset_codes c using reset_code_rows r
+        where r.status = 'erased' and c.user_id = r.user_id
       )`,
     rows: (events) =>
-      events.flatMap((event) => {
+      events.flatMap((event): CodeRow[] => {
         const eventId = event.eventId;
         if (event.type === "PasswordResetRejected") {
           if (!isConcealedRejection(event)) return [];
@@ -85,6 +106,9 @@ export const activeResetCodesProjection = sqlProjection<
             ? [{ event_id: eventId, status: "locked", request_id: requestId }]
             : [];
         }
+        if (event.type === "PersonalDataErased") {
+          return [{ event_id: eventId, status: "erased", user_id: event.data.userId }];
+        }
         const { userId, requestId, codeHash, expiresAt, locale } = event.data;
         return [
           {
@@ -100,3 +124,8 @@ export const activeResetCodesProjection = sqlProjection<
       }),
   },
 });
+
+/** Codes a day past their expiry (decoys included) open nothing and answer nothing: they go. */
+export async function sweepResetCodes(db: Db): Promise<void> {
+  await sql`delete from reset_codes where expires_at < now() - interval '1 day'`.execute(db);
+}

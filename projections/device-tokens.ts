@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { PasswordChanged, PersonalDataErased } from "../events/user";
+import type { Db } from "../src/db";
 import type { InlineProjection } from "../src/event-store";
 
 /**
@@ -20,3 +21,8 @@ export const deviceTokensProjection: InlineProjection<PasswordChanged | Personal
     await trx.deleteFrom("device_tokens").where("user_id", "=", userId).execute();
   },
 };
+
+/** An expired device token counts as none at login: the row goes. */
+export async function sweepDeviceTokens(db: Db): Promise<void> {
+  await sql`delete from device_tokens where expires_at < now()`.execute(db);
+}

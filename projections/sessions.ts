@@ -1,4 +1,6 @@
+import { sql } from "kysely";
 import type { PasswordChanged, PersonalDataErased } from "../events/user";
+import type { Db } from "../src/db";
 import type { InlineProjection } from "../src/event-store";
 
 /**
@@ -15,3 +17,8 @@ export const sessionsProjection: InlineProjection<PasswordChanged | PersonalData
     await trx.deleteFrom("sessions").where("user_id", "=", userId).execute();
   },
 };
+
+/** An expired session opens nothing: its row goes (the log keeps its history). */
+export async function sweepSessions(db: Db): Promise<void> {
+  await sql`delete from sessions where expires_at < now()`.execute(db);
+}

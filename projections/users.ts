@@ -1,20 +1,15 @@
-import { sql } from "kysely";
 import type { PasswordChanged, PersonalDataErased, UserRegistered } from "../events/user";
 import type { InlineProjection, Tx } from "../src/event-store";
 import { type DataKeys, emailLookup, type Keyring } from "../src/privacy";
+import { forgetLimitsOf } from "../src/rate-limits/store";
 import { startResetStream } from "./reset-streams";
 
 /**
- * The limits kept for an account go with it: rows keyed `<limit>:<user id>` or
- * `<limit>:<email lookup>` (hex or a uuid, so no LIKE wildcard inside), in both limit tables.
+ * The accounts read model: one row per live user, written in the events' own transaction. It
+ * alone knows an account's email lookup, so what is kept by the lookup goes with its row: at
+ * erasure the address gets a fresh reset stream and the limits kept by the lookup or the user
+ * id are forgotten, in the same handler (another projection would find the row already gone).
  */
-async function forgetLimitsOf(trx: Tx, subjects: string[]): Promise<void> {
-  const keys = subjects.map((subject) => `%:${subject}`);
-  await sql`delete from rate_windows where key like any(${keys}::text[])`.execute(trx);
-  await sql`delete from rate_limits where key like any(${keys}::text[])`.execute(trx);
-}
-
-/** The accounts read model: one row per live user, written in the events' own transaction. */
 export function usersProjection(deps: {
   dataKeys: DataKeys;
   keyring: Keyring;
@@ -66,6 +61,8 @@ export function usersProjection(deps: {
             .where("id", "=", userId)
             .returning("email_lookup")
             .executeTakeFirst();
+          // Nothing leads from the email back to the erased user's requests any more.
+          if (gone) await startResetStream(trx, gone.email_lookup);
           await forgetLimitsOf(trx, [userId, ...(gone ? [gone.email_lookup] : [])]);
           return;
         }

@@ -14,6 +14,7 @@ import type { MailBatcherOptions } from "./mail/batch";
 import type { MailCatcher } from "./mail/catcher";
 import type { Mailer } from "./mail/mailer";
 import type { SendMarks } from "./mail/send-marks";
+import type { Sweep } from "./maintenance";
 import type { Metrics } from "./observability/metrics";
 import type { CodeKeys, DataKeys, IpHashes, Keyring } from "./privacy";
 
@@ -85,4 +86,6 @@ export interface Feature {
   /** Its read models, written in the transaction of the events they read. */
   inlineProjections?(deps: InlineDeps): InlineProjection[];
   readonly subscribers?: readonly Subscriber[];
+  /** Its read models' sweeps of rows that only matter while live. */
+  readonly sweeps?: readonly Sweep[];
 }

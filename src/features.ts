@@ -4,6 +4,7 @@ import type { Feature, InlineDeps, Subscriber } from "./context";
 import type { InlineProjection } from "./event-store";
 import { homeFeature } from "./home";
 import { mailCatcherFeature } from "./mail-catcher";
+import type { Sweep } from "./maintenance";
 import { operationsFeature } from "./operations";
 import { passwordResetFeature } from "./password-reset";
 import { webhooksFeature } from "./webhooks";
@@ -53,6 +54,9 @@ export const inlineProjections = (deps: InlineDeps): InlineProjection[] =>
     INLINE_ORDER,
     "inline projection",
   );
+
+/** Every feature's sweeps (each deletes only its own read model's spent rows: any order does). */
+export const sweeps = (): Sweep[] => FEATURES.flatMap((feature) => feature.sweeps ?? []);
 
 /** Every feature's subscribers, in the order they are subscribed. */
 export const subscribers = (): Subscriber[] =>

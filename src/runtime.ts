@@ -12,7 +12,7 @@ import {
   type ReactorHandler,
   Subscription,
 } from "./event-store";
-import { inlineProjections, subscribers } from "./features";
+import { sweeps as featureSweeps, inlineProjections, subscribers } from "./features";
 import { createLogger, type Logger } from "./log";
 import type { MailBatcherOptions } from "./mail/batch";
 import { MailCatcher } from "./mail/catcher";
@@ -21,9 +21,9 @@ import { createFailoverMailer } from "./mail/failover";
 import { createHookMailer } from "./mail/hook";
 import type { Mailer } from "./mail/mailer";
 import { createMailgunMailer } from "./mail/mailgun";
-import { databaseSendMarks } from "./mail/send-marks";
+import { databaseSendMarks, sweepSendMarks } from "./mail/send-marks";
 import { createSmtpMailer } from "./mail/smtp";
-import { startSweeping } from "./maintenance";
+import { type Sweep, startSweeping } from "./maintenance";
 import {
   instrumentMailer,
   instrumentStore,
@@ -34,6 +34,7 @@ import { Metrics } from "./observability/metrics";
 import { verifySecretKeys } from "./operations/startup";
 import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
+import { sweepLimits } from "./rate-limits/store";
 
 export interface RuntimeOptions {
   log?: Logger;
@@ -47,6 +48,12 @@ export interface RuntimeOptions {
   /** The emails, already built (main builds them first, so a bad template stops start-up early). */
   emails?: EmailCatalog;
 }
+
+/**
+ * Each read model's sweep of its rows that only matter while live: the shared parts' (limits,
+ * send marks) and every feature's.
+ */
+export const readModelSweeps: readonly Sweep[] = [sweepLimits, sweepSendMarks, ...featureSweeps()];
 
 /** Opens the core every entry point needs; a CLI that only reads the log needs no more. */
 export async function openCore(config: Config, database?: Database): Promise<CoreContext> {
@@ -142,7 +149,7 @@ export async function createRuntime(
       });
       notifier?.start();
       for (const subscription of subscriptions) subscription.start();
-      stopSweeping = startSweeping(database.db, log);
+      stopSweeping = startSweeping(database.db, log, readModelSweeps);
       stopFlushing = startFlushingRefusals(runtime);
     },
     async stop() {

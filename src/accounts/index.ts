@@ -1,9 +1,9 @@
-import { deviceTokensProjection } from "../../projections/device-tokens";
+import { deviceTokensProjection, sweepDeviceTokens } from "../../projections/device-tokens";
 import {
   PASSWORD_CHANGED_MAILER,
   passwordChangedMailer,
 } from "../../projections/emails/password-changed-mailer";
-import { sessionsProjection } from "../../projections/sessions";
+import { sessionsProjection, sweepSessions } from "../../projections/sessions";
 import { usersProjection } from "../../projections/users";
 import type { Feature } from "../context";
 import { accountRoutes } from "./routes";
@@ -17,6 +17,7 @@ export const accountsFeature: Feature = {
     sessionsProjection,
     deviceTokensProjection,
   ],
+  sweeps: [sweepSessions, sweepDeviceTokens],
   subscribers: [
     { name: PASSWORD_CHANGED_MAILER, types: ["PasswordChanged"], handler: passwordChangedMailer },
   ],

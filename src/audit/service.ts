@@ -1,8 +1,7 @@
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
-import { startResetStream } from "../../projections/reset-streams";
 import type { AppContext } from "../context";
-import { snapshotHorizon, type Tx, toRecordedEvent } from "../event-store";
+import { snapshotHorizon, toRecordedEvent } from "../event-store";
 import { HttpError } from "../http/errors";
 import { resetStreamOf } from "../password-reset/streams";
 import { emailLookups } from "../privacy";
@@ -135,11 +134,12 @@ async function streamsOfUser(db: AuditContext["db"], userId: string): Promise<st
 }
 
 /**
- * Crypto-shredding: the user's data key and account row go, PersonalDataErased is appended;
- * the events stay byte for byte, their sealed personal data now unreadable. The rows derived
- * from the user go in the same transaction, and the email gets a fresh reset stream, so no
- * query by the address reaches the erased history. Idempotent. `erasedBy` names the audit
- * token that asked, never the token itself.
+ * Crypto-shredding: the user's data key goes and PersonalDataErased is appended, in one
+ * transaction; the events stay byte for byte, their sealed personal data now unreadable. Each
+ * read model holding the user's rows forgets them as it applies the event, in that transaction
+ * (the account row, codes and their keys, sessions, devices, limits), and the email gets a
+ * fresh reset stream, so no query by the address reaches the erased history. Idempotent.
+ * `erasedBy` names the audit token that asked, never the token itself.
  */
 export async function erasePersonalData(
   ctx: AuditContext,
@@ -153,7 +153,6 @@ export async function erasePersonalData(
   const key = await ctx.dataKeys.find(userId);
   if (!key) return;
   await ctx.store.transact(async (trx) => {
-    await forgetDerivedRows(trx, userId);
     await ctx.dataKeys.destroy(trx, userId);
     return [
       {
@@ -170,23 +169,4 @@ export async function erasePersonalData(
     ];
   });
   ctx.dataKeys.markErased(userId);
-}
-
-/**
- * The erased user's derived rows: the email's stream mapping (replaced), codes and their keys.
- * Sessions, the account row and the limits kept per account go with PersonalDataErased's own
- * projections.
- */
-async function forgetDerivedRows(trx: Tx, userId: string): Promise<void> {
-  const account = await trx
-    .selectFrom("users")
-    .select("email_lookup")
-    .where("id", "=", userId)
-    .executeTakeFirst();
-  if (account) await startResetStream(trx, account.email_lookup);
-  await sql`delete from reset_code_keys
-            where request_id in (select request_id from reset_codes where user_id = ${userId})`.execute(
-    trx,
-  );
-  await trx.deleteFrom("reset_codes").where("user_id", "=", userId).execute();
 }

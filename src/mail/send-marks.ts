@@ -1,4 +1,5 @@
-import { type Database, runRead, runStatement } from "../db";
+import { sql } from "kysely";
+import { type Database, type Db, runRead, runStatement } from "../db";
 
 /**
  * At most once, across crashes: before a provider call, the ids of the emails it carries are
@@ -33,4 +34,9 @@ export function databaseSendMarks(database: Database): SendMarks {
       return (await runRead(db, IS_MARKED, [emailId])).length > 0;
     },
   };
+}
+
+/** Every email's deadline is long past: nothing asks whether it was about to be sent. */
+export async function sweepSendMarks(db: Db): Promise<void> {
+  await sql`delete from mail_send_marks where marked_at < now() - interval '1 day'`.execute(db);
 }

@@ -1,6 +1,6 @@
-import { activeResetCodesProjection } from "../../projections/active-reset-codes";
+import { activeResetCodesProjection, sweepResetCodes } from "../../projections/active-reset-codes";
 import { RESET_MAILER, resetMailer } from "../../projections/emails/reset-mailer";
-import { resetCodeKeysProjection } from "../../projections/reset-code-keys";
+import { resetCodeKeysProjection, sweepResetCodeKeys } from "../../projections/reset-code-keys";
 import type { Feature } from "../context";
 import { passwordResetRoutes } from "./routes";
 
@@ -12,6 +12,7 @@ export const passwordResetFeature: Feature = {
     activeResetCodesProjection,
     resetCodeKeysProjection(codeKeys),
   ],
+  sweeps: [sweepResetCodes, sweepResetCodeKeys],
   subscribers: [
     {
       name: RESET_MAILER,

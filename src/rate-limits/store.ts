@@ -59,6 +59,22 @@ export async function clearWindow(db: Db, key: string): Promise<void> {
 }
 
 /**
+ * The limits kept for an account go with it: rows keyed `<limit>:<user id>` or
+ * `<limit>:<email lookup>` (hex or a uuid, so no LIKE wildcard inside), in both limit tables.
+ */
+export async function forgetLimitsOf(db: Db, subjects: string[]): Promise<void> {
+  const keys = subjects.map((subject) => `%:${subject}`);
+  await sql`delete from rate_windows where key like any(${keys}::text[])`.execute(db);
+  await sql`delete from rate_limits where key like any(${keys}::text[])`.execute(db);
+}
+
+/** Spent rows: a rate whose theoretical arrival time has passed, a window whose hits all left it. */
+export async function sweepLimits(db: Db): Promise<void> {
+  await sql`delete from rate_limits where tat < now()`.execute(db);
+  await sql`delete from rate_windows where expires_at < now()`.execute(db);
+}
+
+/**
  * The key of a per-client limit: a keyed hash of the client (an IPv6 /64, see client.ts) that
  * stays the same across the log's IP-hash key changes, so a limit never restarts at one. Rows
  * are swept once expired.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { sweepExpired } from "../../src/maintenance";
+import { readModelSweeps } from "../../src/runtime";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 
 let t: TestRuntime;
@@ -154,7 +155,7 @@ describe("maintenance", () => {
         { key: "live", tat: new Date(Date.now() + 60_000) },
       ])
       .execute();
-    await sweepExpired(db);
+    await sweepExpired(db, readModelSweeps);
     const sessions = await db
       .selectFrom("sessions")
       .select("token_hash")
