@@ -10,7 +10,7 @@ import { formatResetCode, generateResetCode } from "../../src/password-reset/cod
 import { flushRefusals } from "../../src/password-reset/refusals";
 import { attemptsStreamOf } from "../../src/password-reset/service";
 import { limits } from "../../src/rate-limits/gcra";
-import { freshIps, lastCodeTo, mapWithConcurrency, messagesTo, uniqueEmail } from "../support/e2e";
+import { freshIp, lastCodeTo, mapWithConcurrency, messagesTo, uniqueEmail } from "../support/e2e";
 import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -19,7 +19,6 @@ const password = "Cl1ent-Passw0rd!";
 
 const fixture = runtimeWithFakeMailgun({ TRUST_PROXY: "1", AUDIT_TOKEN });
 
-const freshIp = freshIps("198.18");
 let netCounter = 0;
 /** A /64 of its own: `host` picks an address in it. */
 const freshNet = () => {

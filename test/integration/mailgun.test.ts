@@ -1,25 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { deliverWithRetry } from "../../src/mail/deliver";
 import type { MailMessage } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
 import { formatResetCode, generateResetCode } from "../../src/password-reset/code";
 import { passwordResetMessage } from "../../src/password-reset/messages";
-import {
-  type FakeMailgun,
-  type FakeMessage,
-  firstField,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
+import { type FakeMessage, firstField, startFakeMailgun } from "../support/fake-mailgun";
+import { useFakeMailgun } from "../support/fixture";
 
-let fake: FakeMailgun;
-
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-});
-
-afterAll(async () => {
-  await fake.stop();
-});
+const fake = useFakeMailgun();
 
 beforeEach(async () => {
   await fake.reset();
