@@ -30,15 +30,16 @@ import {
 import {
   codeOf,
   createDeployment,
-  type Deployment,
+  freshIp,
   messagesTo,
   PASSWORD,
   register,
   trigger,
   uniqueEmail,
+  useServer,
 } from "../support/e2e";
 import { reportAccepted, urlPoster } from "../support/fake-mailgun-webhooks";
-import { postJson, type ServerProcess } from "../support/server";
+import { postJson } from "../support/server";
 import { waitFor } from "../support/wait";
 
 const TOKEN = `audit-page-${randomBytes(12).toString("hex")}`;
@@ -62,13 +63,20 @@ interface Shown {
   data: Record<string, unknown>;
 }
 
-let deployment: Deployment;
-let server: ServerProcess;
+// Declared first, so the browser closes before the server stops.
+afterAll(async () => {
+  await closeBrowser().catch(() => {});
+});
+const { deployment, server } = useServer({
+  AUDIT_TOKEN: TOKEN,
+  AUDIT_TOKENS: `auditors:read:${READ_TOKEN},privacy-officer:erase:${ERASE_TOKEN}`,
+  MAILGUN_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
+  RESET_DISPATCH_TIMEOUT_MS: String(DISPATCH_TIMEOUT_MS),
+  TRUST_PROXY: "1",
+});
 
-// Each browser or client claims its own address (TRUST_PROXY), so wrong tokens and triggers
-// spend only their own limits.
-let lastOctet = 0;
-const freshIp = () => `198.51.100.${++lastOctet}`;
+// Each browser or client claims its own address (TRUST_PROXY, freshIp), so wrong tokens and
+// triggers spend only their own limits.
 const from = (ip: string) => ({ "x-forwarded-for": ip });
 
 /** A page whose requests all come from `ip`. */
@@ -92,14 +100,6 @@ const eventsOf = async (): Promise<Shown[]> =>
   ).events;
 
 beforeAll(async () => {
-  deployment = await createDeployment({
-    AUDIT_TOKEN: TOKEN,
-    AUDIT_TOKENS: `auditors:read:${READ_TOKEN},privacy-officer:erase:${ERASE_TOKEN}`,
-    MAILGUN_WEBHOOK_SIGNING_KEY: SIGNING_KEY,
-    RESET_DISPATCH_TIMEOUT_MS: String(DISPATCH_TIMEOUT_MS),
-    TRUST_PROXY: "1",
-  });
-  server = await deployment.start();
   reportAccepted(deployment.fake, {
     post: urlPoster(server.url),
     signingKey: SIGNING_KEY,
@@ -138,11 +138,6 @@ beforeAll(async () => {
   await waitFor(async () => (await eventsOf()).some((e) => e.type === "PasswordResetCompleted"), {
     what: "the completed reset in the log",
   });
-});
-
-afterAll(async () => {
-  await closeBrowser().catch(() => {});
-  await deployment?.close();
 });
 
 /** Opens the page, gives it the token, searches and waits for the first request shown. */

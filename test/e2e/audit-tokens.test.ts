@@ -3,9 +3,9 @@
  * the same database: the new token is added beside the old, both work, the old is removed, and
  * from that restart on the old token gets 401 while the new one reads and erases under its name.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { createDeployment, type Deployment, register, uniqueEmail } from "../support/e2e";
+import { register, uniqueEmail, useDeployment } from "../support/e2e";
 import type { ServerProcess } from "../support/server";
 import { waitFor } from "../support/wait";
 
@@ -13,15 +13,8 @@ const OLD = randomBytes(24).toString("base64url");
 const NEW = randomBytes(24).toString("base64url");
 const READER = randomBytes(24).toString("base64url");
 
-let deployment: Deployment;
+const deployment = useDeployment();
 let server: ServerProcess | undefined;
-
-beforeAll(async () => {
-  deployment = await createDeployment();
-});
-afterAll(async () => {
-  await deployment?.close();
-});
 
 /** Stops the running server and starts one with these tokens on the same database. */
 async function restartWith(tokens: string): Promise<ServerProcess> {

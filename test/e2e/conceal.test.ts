@@ -3,44 +3,36 @@
  * 200 body as soon as the request or its rejection is committed, before the provider has said
  * anything, and whatever it says; the email's fate is in the log.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { auditApi } from "../support/audit";
 import {
   attemptsTo,
-  createDeployment,
-  type Deployment,
   expectAnswer,
   register,
   SENT_BODY,
   trigger,
   uniqueEmail,
+  useServer,
 } from "../support/e2e";
 import { readAnswer } from "../support/http";
-import type { ServerProcess } from "../support/server";
 import { waitFor } from "../support/wait";
 
 const AUDIT_TOKEN = "conceal-audit-token-0123";
 
 describe("conceal mode: known and unknown addresses answered alike", () => {
-  let deployment: Deployment;
-  let server: ServerProcess;
+  const { deployment, server } = useServer({
+    RESET_UNKNOWN_EMAIL: "conceal",
+    RATE_LIMITS: "off",
+    AUDIT_TOKEN,
+  });
   const known: string[] = [];
 
   beforeAll(async () => {
-    deployment = await createDeployment({
-      RESET_UNKNOWN_EMAIL: "conceal",
-      RATE_LIMITS: "off",
-      AUDIT_TOKEN,
-    });
-    server = await deployment.start();
     for (let i = 0; i < 8; i++) {
       const email = uniqueEmail(`known${i}`);
       await register(server.url, email);
       known.push(email);
     }
-  });
-  afterAll(async () => {
-    await deployment?.close();
   });
 
   const audit = () =>

@@ -4,17 +4,16 @@
  * provider may have the message, and its code does not work. Restarted before the email's
  * deadline, it does not send it again: the email was marked before the provider call.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import {
   auditEvents,
   codeOf,
-  createDeployment,
-  type Deployment,
   expectError,
   messagesTo,
   register,
   trigger,
   uniqueEmail,
+  useDeployment,
 } from "../support/e2e";
 import type { FakeMessage } from "../support/fake-mailgun";
 import { postJson } from "../support/server";
@@ -23,16 +22,9 @@ import { waitFor } from "../support/wait";
 const AUDIT_TOKEN = "audit-token-for-the-crash-test";
 const DISPATCH_TIMEOUT_MS = 1_500;
 
-let deployment: Deployment;
-
-beforeAll(async () => {
-  deployment = await createDeployment({
-    RESET_DISPATCH_TIMEOUT_MS: String(DISPATCH_TIMEOUT_MS),
-    AUDIT_TOKEN,
-  });
-});
-afterAll(async () => {
-  await deployment?.close();
+const deployment = useDeployment({
+  RESET_DISPATCH_TIMEOUT_MS: String(DISPATCH_TIMEOUT_MS),
+  AUDIT_TOKEN,
 });
 
 test("kill -9 after the provider took the message: the outcome is recorded unknown and the code is dead", async () => {

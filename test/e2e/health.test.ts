@@ -4,18 +4,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { onPostgres } from "../support/database";
-import { createDeployment, type Deployment } from "../support/e2e";
+import { useDeployment } from "../support/e2e";
 import type { ServerProcess } from "../support/server";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
 import { waitFor } from "../support/wait";
 
 describe.skipIf(!onPostgres)("readiness when PostgreSQL goes away (TEST_DATABASE_URL)", () => {
-  let deployment: Deployment;
+  const deployment = useDeployment();
   let proxy: TcpProxy;
   let server: ServerProcess;
 
   beforeAll(async () => {
-    deployment = await createDeployment();
     const direct = new URL(deployment.databaseUrl ?? "");
     proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
     const through = new URL(direct);
@@ -24,7 +23,6 @@ describe.skipIf(!onPostgres)("readiness when PostgreSQL goes away (TEST_DATABASE
     server = await deployment.start({ DATABASE_URL: through.toString() });
   });
   afterAll(async () => {
-    await deployment?.close();
     await proxy?.close();
   });
 

@@ -4,21 +4,20 @@
  * restarts with `B` alone. A request the server answered never fails; one that found no server
  * listening (a restart's gap) is sent again, as any client would.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { keyId } from "../../src/privacy/crypto";
 import { runCommand } from "../support/command";
 import { onPostgres } from "../support/database";
 import {
   codesSent,
-  createDeployment,
-  type Deployment,
   type HttpResult,
   messagesTo,
   PASSWORD,
   register,
   TRIGGER,
   uniqueEmail,
+  useDeployment,
 } from "../support/e2e";
 import { readAnswer } from "../support/http";
 import { testSecret } from "../support/runtime";
@@ -31,16 +30,9 @@ const A = testSecret();
 const B = testSecret();
 const CLIENTS = 3;
 
-let deployment: Deployment;
+const deployment = useDeployment({ SECRET_KEY: A, AUDIT_TOKEN: TOKEN, RATE_LIMITS: "off" });
 let server: ServerProcess | undefined;
 let url = "";
-
-beforeAll(async () => {
-  deployment = await createDeployment({ SECRET_KEY: A, AUDIT_TOKEN: TOKEN, RATE_LIMITS: "off" });
-});
-afterAll(async () => {
-  await deployment?.close();
-});
 
 /** On PostgreSQL the next server listens before the last stops; embedded, one at a time. */
 async function restart(secretKey: string): Promise<void> {

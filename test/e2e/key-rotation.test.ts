@@ -3,14 +3,12 @@
  * `B,A`, `npm run keys -- rewrap` moves them under B, and B alone then serves them all. A list
  * missing a key the database needs refuses to start, naming the key id.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { keyId } from "../../src/privacy/crypto";
 import { runCommand } from "../support/command";
 import { onPostgres } from "../support/database";
 import {
-  createDeployment,
-  type Deployment,
   expectAnswer,
   lastCodeTo,
   PASSWORD,
@@ -19,6 +17,7 @@ import {
   SENT_BODY,
   trigger,
   uniqueEmail,
+  useDeployment,
 } from "../support/e2e";
 import { readAnswer } from "../support/http";
 import { testSecret } from "../support/runtime";
@@ -32,15 +31,8 @@ const A = testSecret();
 const B = testSecret();
 const idOf = (hex: string) => keyId(Buffer.from(hex, "hex"));
 
-let deployment: Deployment;
+const deployment = useDeployment({ SECRET_KEY: A, AUDIT_TOKEN: TOKEN });
 let server: ServerProcess | undefined;
-
-beforeAll(async () => {
-  deployment = await createDeployment({ SECRET_KEY: A, AUDIT_TOKEN: TOKEN });
-});
-afterAll(async () => {
-  await deployment?.close();
-});
 
 async function restart(secretKey: string): Promise<ServerProcess> {
   await server?.stop();

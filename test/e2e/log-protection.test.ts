@@ -5,20 +5,18 @@
  * `reset_ledger_service` it is "protected" and says nothing. The embedded database is never
  * protected, and says so in health only.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { SERVICE_ROLE } from "../../src/db/migrations/0009-privacy-and-least-privilege";
 import { onPostgres, TEST_DATABASE_URL } from "../support/database";
-import { createDeployment, type Deployment } from "../support/e2e";
+import { createDeployment, useDeployment } from "../support/e2e";
 import { logLines, type ServerProcess } from "../support/server";
 
 const NEEDS = "needs PostgreSQL (TEST_DATABASE_URL): a second login role";
 const LOGIN = `rl_app_${randomBytes(5).toString("hex")}`;
 const PASSWORD = randomBytes(12).toString("hex");
 const SECTION = '"Running with least privilege"';
-
-let deployment: Deployment;
 
 function asLogin(url: string): string {
   const parsed = new URL(url);
@@ -39,11 +37,8 @@ async function health(server: ServerProcess): Promise<Record<string, unknown>> {
 }
 
 describe.skipIf(!onPostgres)(`the server's database role in production (${NEEDS})`, () => {
-  beforeAll(async () => {
-    deployment = await createDeployment({ NODE_ENV: "production" });
-  });
+  const deployment = useDeployment({ NODE_ENV: "production" });
   afterAll(async () => {
-    await deployment?.close();
     const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await admin.connect();
     await admin.query(`drop role if exists ${LOGIN}`);

@@ -10,10 +10,8 @@ import {
   type AuditEvent,
   auditEvents,
   codeOf,
-  createDeployment,
-  type Deployment,
   expectAnswer,
-  freshIps,
+  freshIp,
   mapWithConcurrency,
   messagesTo,
   register,
@@ -21,6 +19,7 @@ import {
   SHOWN_CODE,
   trigger,
   uniqueEmail,
+  useDeployment,
 } from "../support/e2e";
 import { postJson, type ServerProcess } from "../support/server";
 import { codesIn, type SmtpCatcher, startSmtpCatcher } from "../support/smtp-catcher";
@@ -31,21 +30,19 @@ const RESET = "/v1/auth/password-reset/reset";
 const NEW_PASSWORD = "Another-Passw0rd!";
 const HOOK_SECRET = `whsec_${Buffer.from("a hook secret of thirty-two bytes").toString("base64")}`;
 
-let deployment: Deployment;
 let smtp: SmtpCatcher;
 let server: ServerProcess | undefined;
 
 beforeAll(async () => {
   smtp = await startSmtpCatcher();
-  deployment = await createDeployment({ AUDIT_TOKEN, SMTP_URL: smtp.url, TRUST_PROXY: "1" });
 });
+const deployment = useDeployment(() => ({ AUDIT_TOKEN, SMTP_URL: smtp.url, TRUST_PROXY: "1" }));
 afterEach(async () => {
   await server?.stop();
   server = undefined;
   await deployment.fake.setMode("ok");
 });
 afterAll(async () => {
-  await deployment?.close();
   await smtp?.stop();
 });
 
@@ -228,9 +225,8 @@ test("failover: 200 concurrent triggers with Mailgun failing half its calls with
   await fake.setMode({ random: { fail503: 0.5 } });
   // The first calls fail for sure, so some emails go by SMTP however the batches fall.
   fake.failNext(20, { status: 503 });
-  const nextIp = freshIps("10.22");
   const answers = await Promise.all(
-    emails.map((email) => trigger(url, email, { "x-forwarded-for": nextIp() })),
+    emails.map((email) => trigger(url, email, { "x-forwarded-for": freshIp() })),
   );
   expect(answers.filter((a) => a.status !== 200)).toEqual([]);
 

@@ -4,29 +4,18 @@
  * asks for METRICS_TOKEN when one is set, stops with the server, can be turned off, and whose
  * port being taken stops start-up with one line naming METRICS_PORT.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import {
-  createDeployment,
-  type Deployment,
-  refusesToStart,
-  register,
-  trigger,
-  uniqueEmail,
-} from "../support/e2e";
+import { refusesToStart, register, trigger, uniqueEmail, useDeployment } from "../support/e2e";
 import { logLines, type ServerProcess } from "../support/server";
 import { waitFor } from "../support/wait";
 
 const TOKEN = `metrics-${randomBytes(12).toString("hex")}`;
-let deployment: Deployment;
+const deployment = useDeployment({ METRICS_TOKEN: TOKEN });
 let server: ServerProcess;
 
 beforeAll(async () => {
-  deployment = await createDeployment({ METRICS_TOKEN: TOKEN });
   server = await deployment.start();
-});
-afterAll(async () => {
-  await deployment?.close();
 });
 
 function metricsUrl(s: ServerProcess): string {

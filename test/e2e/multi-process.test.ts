@@ -3,14 +3,12 @@
  * the reset mailer sends each requested code exactly once however the triggers are spread, and
  * a process killed mid-send is replaced without a second outcome, a second email, or a late send.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import pg from "pg";
 import { onPostgres } from "../support/database";
 import {
   allAttemptsSettled,
   codeOf,
-  createDeployment,
-  type Deployment,
   expectAnswer,
   expectNoCodesIn,
   type HttpResult,
@@ -21,6 +19,7 @@ import {
   SENT_BODY,
   trigger,
   uniqueEmail,
+  useDeployment,
 } from "../support/e2e";
 import type { FakeMessage } from "../support/fake-mailgun";
 import type { ServerProcess } from "../support/server";
@@ -71,15 +70,11 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string | undefined): 
 
 describe.skipIf(!onPostgres)("two server processes on one PostgreSQL (TEST_DATABASE_URL)", () => {
   const USERS = 100;
-  let deployment: Deployment;
+  const deployment = useDeployment({ RATE_LIMITS: "off" });
   let servers: ServerProcess[];
 
   beforeAll(async () => {
-    deployment = await createDeployment({ RATE_LIMITS: "off" });
     servers = [await deployment.start(), await deployment.start()];
-  });
-  afterAll(async () => {
-    await deployment?.close();
   });
 
   // Guards the early start of fresh commits: an event the scan already dispatched must not be
@@ -141,14 +136,7 @@ describe.skipIf(!onPostgres)("two server processes on one PostgreSQL (TEST_DATAB
 
 describe.skipIf(!onPostgres)("kill -9 mid-send, then a restart (needs TEST_DATABASE_URL)", () => {
   const USERS = 20;
-  let deployment: Deployment;
-
-  beforeAll(async () => {
-    deployment = await createDeployment({ RATE_LIMITS: "off" });
-  });
-  afterAll(async () => {
-    await deployment?.close();
-  });
+  const deployment = useDeployment({ RATE_LIMITS: "off" });
 
   test("every request ends with exactly one outcome, one code per address, no send after its deadline", async () => {
     const { fake } = deployment;

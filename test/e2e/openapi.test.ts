@@ -13,13 +13,15 @@ import { join } from "node:path";
 import { version } from "../../package.json";
 import { browserInstalled, closeBrowser, openPage } from "../support/browser";
 import { runCommand } from "../support/command";
-import { createDeployment, type Deployment, TRIGGER } from "../support/e2e";
-import type { ServerProcess } from "../support/server";
+import { TRIGGER, useServer } from "../support/e2e";
 import { waitFor } from "../support/wait";
 
 const root = join(import.meta.dir, "..", "..");
-let deployment: Deployment;
-let server: ServerProcess;
+// Declared first, so the browser closes before the server stops.
+afterAll(async () => {
+  await closeBrowser();
+});
+const { server } = useServer({ AUDIT_TOKEN: "openapi-test-token-0123456789" });
 let document: {
   info: { version: string; license: { name: string; identifier: string } };
   tags: { name: string; description: string }[];
@@ -29,13 +31,7 @@ let document: {
 };
 
 beforeAll(async () => {
-  deployment = await createDeployment({ AUDIT_TOKEN: "openapi-test-token-0123456789" });
-  server = await deployment.start();
   document = (await (await fetch(`${server.url}/openapi/json`)).json()) as typeof document;
-});
-afterAll(async () => {
-  await closeBrowser();
-  await deployment?.close();
 });
 
 describe("the OpenAPI document", () => {

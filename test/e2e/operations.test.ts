@@ -5,36 +5,31 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
-  createDeployment,
-  type Deployment,
   expectAnswer,
   register,
   SENT_BODY,
   TRIGGER,
   trigger,
   uniqueEmail,
+  useServer,
 } from "../support/e2e";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "../support/otlp-receiver";
-import { logLines, type ServerProcess } from "../support/server";
+import { logLines } from "../support/server";
 import { waitFor } from "../support/wait";
 
-let deployment: Deployment;
-let server: ServerProcess;
 let receiver: OtlpReceiver;
 
-beforeAll(async () => {
+beforeAll(() => {
   receiver = startOtlpReceiver();
-  deployment = await createDeployment({
-    HOST: "127.0.0.1",
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_SERVICE_NAME: "reset-ledger-test",
-    // Export within a tenth of a second rather than the default five.
-    OTEL_BSP_SCHEDULE_DELAY: "100",
-  });
-  server = await deployment.start();
 });
+const { deployment, server } = useServer(() => ({
+  HOST: "127.0.0.1",
+  OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+  OTEL_SERVICE_NAME: "reset-ledger-test",
+  // Export within a tenth of a second rather than the default five.
+  OTEL_BSP_SCHEDULE_DELAY: "100",
+}));
 afterAll(async () => {
-  await deployment?.close();
   await receiver?.stop();
 });
 

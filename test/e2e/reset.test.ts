@@ -3,13 +3,11 @@
  * child process, Mailgun is the loopback fake in this process, and the code is read from the
  * email the fake received, exactly as a user would read it.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { badBodies, sendBadBody } from "../support/bad-bodies";
 import {
   codeForms,
   codeOf,
-  createDeployment,
-  type Deployment,
   expectAnswer,
   expectError,
   expectNoCodesIn,
@@ -19,25 +17,17 @@ import {
   SENT_BODY,
   trigger,
   uniqueEmail,
+  useServer,
 } from "../support/e2e";
 import { type FakeMessage, firstField } from "../support/fake-mailgun";
 import { readAnswer } from "../support/http";
-import { postJson, type ServerProcess } from "../support/server";
+import { postJson } from "../support/server";
 
 const RESET = "/v1/auth/password-reset/reset";
 const LOGIN = "/v1/auth/login";
 const NEW_PASSWORD = "Brand-N3w-Passw0rd!";
 
-let deployment: Deployment;
-let server: ServerProcess;
-
-beforeAll(async () => {
-  deployment = await createDeployment();
-  server = await deployment.start();
-});
-afterAll(async () => {
-  await deployment?.close();
-});
+const { deployment, server } = useServer();
 
 const login = (email: string, password: string) =>
   postJson(`${server.url}${LOGIN}`, { email, password });

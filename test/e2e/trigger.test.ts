@@ -2,15 +2,13 @@
  * POST /v1/auth/password-reset/trigger end to end (README: API, Security): the server is
  * `bun src/main.ts` in a child process, Mailgun is the loopback fake.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { badBodies, sendBadBody } from "../support/bad-bodies";
 import {
   allAttemptsSettled,
   attemptsTo,
   codeForms,
   codeOf,
-  createDeployment,
-  type Deployment,
   expectAnswer,
   expectError,
   expectNoCodesIn,
@@ -23,25 +21,16 @@ import {
   textLines,
   trigger,
   uniqueEmail,
+  useServer,
 } from "../support/e2e";
 import { firstField } from "../support/fake-mailgun";
-import type { ServerProcess } from "../support/server";
 
 /**
  * The server for the documented answers. Every trigger that passes the body checks counts against
  * the per-IP limit (30 an hour, all from 127.0.0.1): this block stays well under it.
  */
 describe("trigger responses, each exactly as documented", () => {
-  let deployment: Deployment;
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    deployment = await createDeployment();
-    server = await deployment.start();
-  });
-  afterAll(async () => {
-    await deployment?.close();
-  });
+  const { deployment, server } = useServer();
 
   test("success: 200 only after the provider accepted the email, which is as promised", async () => {
     const { fake } = deployment;
@@ -205,16 +194,7 @@ describe("trigger responses, each exactly as documented", () => {
 
 describe("provider faults, within RESET_DISPATCH_TIMEOUT_MS", () => {
   const TIMEOUT_MS = 2500;
-  let deployment: Deployment;
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    deployment = await createDeployment({ RESET_DISPATCH_TIMEOUT_MS: String(TIMEOUT_MS) });
-    server = await deployment.start();
-  });
-  afterAll(async () => {
-    await deployment?.close();
-  });
+  const { deployment, server } = useServer({ RESET_DISPATCH_TIMEOUT_MS: String(TIMEOUT_MS) });
 
   test("one 500 from the provider is retried: 200, exactly one accepted message", async () => {
     const { fake } = deployment;
@@ -291,16 +271,7 @@ describe("provider faults, within RESET_DISPATCH_TIMEOUT_MS", () => {
 });
 
 describe("RESET_UNKNOWN_EMAIL=conceal", () => {
-  let deployment: Deployment;
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    deployment = await createDeployment({ RESET_UNKNOWN_EMAIL: "conceal" });
-    server = await deployment.start();
-  });
-  afterAll(async () => {
-    await deployment?.close();
-  });
+  const { deployment, server } = useServer({ RESET_UNKNOWN_EMAIL: "conceal" });
 
   test("an unknown email gets the success body and nothing is sent", async () => {
     const { fake } = deployment;
@@ -321,16 +292,7 @@ describe("RESET_UNKNOWN_EMAIL=conceal", () => {
 });
 
 describe("RATE_LIMITS=off", () => {
-  let deployment: Deployment;
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    deployment = await createDeployment({ RATE_LIMITS: "off" });
-    server = await deployment.start();
-  });
-  afterAll(async () => {
-    await deployment?.close();
-  });
+  const { deployment, server } = useServer({ RATE_LIMITS: "off" });
 
   test("6 quick triggers of one email all get 200, each with its own email and code", async () => {
     const email = uniqueEmail("unlimited");

@@ -3,7 +3,7 @@
  * stops start-up with one line naming PORT. WORKERS=N on PostgreSQL starts N processes sharing
  * the port, every trigger mailed exactly once, and SIGTERM to the supervisor ends them all.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { onPostgres } from "../support/database";
 import {
   allAttemptsSettled,
@@ -18,6 +18,7 @@ import {
   TRIGGER,
   trigger,
   uniqueEmail,
+  useDeployment,
 } from "../support/e2e";
 import { alive } from "../support/processes";
 import { logLines, type ServerProcess } from "../support/server";
@@ -94,13 +95,7 @@ function gone(pids: number[], what: string) {
 }
 
 describe.skipIf(!onPostgres)("WORKERS=2 on PostgreSQL (TEST_DATABASE_URL)", () => {
-  let deployment: Deployment;
-  beforeAll(async () => {
-    deployment = await createDeployment({ RATE_LIMITS: "off" });
-  });
-  afterAll(async () => {
-    await deployment?.close();
-  });
+  const deployment = useDeployment({ RATE_LIMITS: "off" });
 
   test("both workers serve, every trigger gets exactly one email, SIGTERM leaves no process", async () => {
     const { server, workers } = await startWorkers(deployment);

@@ -1,23 +1,17 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { sweepExpired } from "../../src/maintenance";
 import { readModelSweeps } from "../../src/runtime";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIp } from "../support/random";
+import { useRuntime } from "../support/runtime";
 
-let t: TestRuntime;
-beforeAll(async () => {
-  t = await createTestRuntime({ TRUST_PROXY: "1" });
-});
-afterAll(async () => {
-  await t.close();
-});
+const t = useRuntime({ TRUST_PROXY: "1" });
 
 const strong = "Tr1cky-Passw0rd";
 
-let ipCounter = 0;
 /** Each from its own client address: the per-address registration limit is measured in limits.test.ts. */
 const register = (body: unknown) =>
-  t.request("POST", "/v1/auth/register", body, { "x-forwarded-for": `192.0.2.${++ipCounter}` });
+  t.request("POST", "/v1/auth/register", body, { "x-forwarded-for": freshIp() });
 
 describe("POST /v1/auth/register", () => {
   test("201 with exactly the documented body, the email normalised", async () => {

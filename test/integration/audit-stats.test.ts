@@ -3,7 +3,7 @@
  * Events are placed at chosen instants (inserted with their recorded_at, as an old log holds
  * them) so that bucket edges can be checked to the millisecond.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { sql } from "kysely";
@@ -11,7 +11,7 @@ import { rollUp } from "../../src/audit/stats";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import { onPostgres } from "../support/database";
 import { appClient, type HttpAnswer, type Send } from "../support/http";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { useRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const TOKEN = `audit-${randomBytes(16).toString("hex")}`;
@@ -22,7 +22,7 @@ const H = Date.parse("2025-03-10T00:00:00.000Z");
 const HOUR = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-let t: TestRuntime;
+const t = useRuntime({ AUDIT_TOKEN: TOKEN });
 let send: Send;
 const users: Record<string, string> = {};
 let version = 1000;
@@ -61,7 +61,6 @@ async function ok(query: string): Promise<StatsBody> {
 }
 
 beforeAll(async () => {
-  t = await createTestRuntime({ AUDIT_TOKEN: TOKEN });
   send = appClient(t.app);
   for (const email of [ALICE, BOB]) {
     const res = await send("POST", "/v1/auth/register", { email, password: "Stats-Passw0rd!" });
@@ -79,10 +78,6 @@ beforeAll(async () => {
   });
   await place(ALICE, "PasswordResetCodeRejected", H + HOUR); // the next bucket's first instant
   await place(ALICE, "PasswordResetCompleted", H + 25 * HOUR);
-});
-
-afterAll(async () => {
-  await t?.close();
 });
 
 describe("GET /v1/audit/stats: buckets", () => {

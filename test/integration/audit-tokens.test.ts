@@ -4,13 +4,14 @@
  * with 403, `erase` erases and PersonalDataErased names it (never the token), AUDIT_TOKEN beside
  * them is the token named `default`, and the limit on failed tokens holds across all of them.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { AuditEvent } from "../../src/audit/model";
 import { limits } from "../../src/rate-limits/gcra";
 import { auditApi, type HttpAnswer, leaks, type Send, waitForAuditHorizon } from "../support/audit";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIp, uniqueEmail } from "../support/random";
+import { useRuntime } from "../support/runtime";
 
 const secret = () => randomBytes(24).toString("base64url");
 const READER = secret();
@@ -19,26 +20,21 @@ const OFFICER_NEXT = secret();
 const LEGACY = secret();
 const password = "Tokens-Passw0rd!";
 
-let t: TestRuntime;
+const t = useRuntime({
+  AUDIT_TOKENS: ` reader:read:${READER}, officer:erase:${OFFICER},officer-next:erase:${OFFICER_NEXT}`,
+  AUDIT_TOKEN: LEGACY,
+  TRUST_PROXY: "true",
+});
 let send: Send;
 /** Every body the audit API answered here: none may hold a token. */
 const seen: string[] = [];
-let ipCounter = 0;
 
-beforeAll(async () => {
-  t = await createTestRuntime({
-    AUDIT_TOKENS: ` reader:read:${READER}, officer:erase:${OFFICER},officer-next:erase:${OFFICER_NEXT}`,
-    AUDIT_TOKEN: LEGACY,
-    TRUST_PROXY: "true",
-  });
+beforeAll(() => {
   send = t.request;
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 /** The audit API as one token from its own client address. */
-const as = (token: string, ip = `192.0.2.${++ipCounter}`) => {
+const as = (token: string, ip = freshIp()) => {
   const api = auditApi(send, token, seen);
   const headers = { authorization: `Bearer ${token}`, "x-forwarded-for": ip };
   return {
@@ -54,7 +50,7 @@ const record = async (answer: Promise<HttpAnswer>) => {
 };
 
 async function register(): Promise<string> {
-  const email = `tokens-${randomBytes(5).toString("hex")}@example.com`;
+  const email = uniqueEmail("tokens");
   const res = await send("POST", "/v1/auth/register", { email, password });
   expect(res.status).toBe(201);
   return (res.json as { user: { id: string } }).user.id;

@@ -4,7 +4,7 @@
  * over thousands of events, erased by crypto-shredding, and guarded by AUDIT_TOKEN; no answer of
  * the audit API ever carries a code, a hash, a seal, a password or the token.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { AuditEvent } from "../../src/audit/model";
@@ -24,8 +24,8 @@ import {
   type Timeline,
   waitForAuditHorizon,
 } from "../support/audit";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIp } from "../support/random";
+import { createTestRuntime, runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const TOKEN = `audit-${randomBytes(16).toString("hex")}`;
@@ -33,8 +33,7 @@ const ALICE = "audit.alice@example.com";
 const BOB = "audit.bob@example.com";
 const ERASED = "[erased]";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
+const { t, fake } = runtimeWithFakeMailgun({ AUDIT_TOKEN: TOKEN, TRUST_PROXY: "true" });
 let send: Send;
 /** Every body the audit API answered in this file: searched for secrets at the end. */
 const seen: string[] = [];
@@ -47,22 +46,11 @@ let aliceEvents: AuditEvent[];
 const q = encodeURIComponent;
 
 beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({
-    AUDIT_TOKEN: TOKEN,
-    ...mailgunEnv(fake),
-    TRUST_PROXY: "true",
-  });
   send = appClient(t.app);
   api = auditApi(send, TOKEN, seen);
   alice = await buildTimeline(send, fake, t.runtime.db, ALICE, "alice", "198.51.100");
   bob = await buildTimeline(send, fake, t.runtime.db, BOB, "bob", "203.0.113");
   await waitForAuditHorizon(t.runtime.db);
-});
-
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
 });
 
 const typesOf = (events: AuditEvent[]) => events.map((e) => e.type);
@@ -404,11 +392,10 @@ describe("authorisation", () => {
       { authorization: TOKEN },
       { authorization: "Bearer " },
     ];
-    let client = 0;
     for (const [method, path] of routes(bob.userId)) {
       for (const headers of wrong) {
         // Each from its own address: the limit on failures is the next test's.
-        const from = { "x-forwarded-for": `192.0.2.${++client}` };
+        const from = { "x-forwarded-for": freshIp() };
         const res = await recordAnswer(method, path, { ...headers, ...from });
         expect({ method, headers, status: res.status }).toEqual({ method, headers, status: 401 });
         expectJsonError(res, 401, "unauthorized");

@@ -4,19 +4,23 @@
  * neither dodge the per-IP limit nor land in the log; request ids are the service's own, the
  * client's X-Request-Id kept apart; API answers are not cacheable.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
+import { afterAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { clientIpOf } from "../../src/http/request";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
+import { mailgunEnv } from "../support/fake-mailgun";
+import { useFakeMailgun } from "../support/fixture";
+import { uniqueEmail } from "../support/random";
 import { createTestRuntime, type TestRuntime } from "../support/runtime";
 
 const TRIGGER = "/v1/auth/password-reset/trigger";
-const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@example.com`;
 const password = "Sp00f-Passw0rd!";
 
-let fake: FakeMailgun;
 const runtimes: TestRuntime[] = [];
+// Declared first, so the runtimes close before the fake stops.
+afterAll(async () => {
+  await Promise.allSettled(runtimes.map((rt) => rt.close()));
+});
+const fake = useFakeMailgun();
 const mailEnv = () => ({
   ...mailgunEnv(fake),
 });
@@ -25,14 +29,6 @@ async function runtime(env: Record<string, string>) {
   runtimes.push(rt);
   return rt;
 }
-
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-});
-afterAll(async () => {
-  await Promise.allSettled(runtimes.map((rt) => rt.close()));
-  await fake?.stop();
-});
 
 describe("TRUST_PROXY: trusted hops counted from the right", () => {
   const at = (forwarded: string | undefined) =>

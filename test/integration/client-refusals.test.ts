@@ -11,7 +11,7 @@ import { generateResetCode } from "../../src/password-reset/code";
 import { flushRefusals } from "../../src/password-reset/refusals";
 import { attemptsStreamOf } from "../../src/password-reset/service";
 import { limits } from "../../src/rate-limits/gcra";
-import { freshIps, lastCodeTo, mapWithConcurrency, messagesTo, uniqueEmail } from "../support/e2e";
+import { freshIp, lastCodeTo, mapWithConcurrency, messagesTo, uniqueEmail } from "../support/e2e";
 import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
@@ -20,7 +20,6 @@ const password = "Cl1ent-Passw0rd!";
 
 const fixture = runtimeWithFakeMailgun({ TRUST_PROXY: "1", AUDIT_TOKEN });
 
-const freshIp = freshIps("198.18");
 let netCounter = 0;
 /** A /64 of its own: `host` picks an address in it. */
 const freshNet = () => {

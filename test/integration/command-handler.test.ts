@@ -2,7 +2,7 @@
  * The command handler against the real store: load, decide, append at the version seen; a
  * conflict re-reads and re-decides, within a bound; one process's deciders of a stream take turns.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import {
   appendPatiently,
@@ -17,7 +17,7 @@ import {
   VersionConflictError,
 } from "../../src/event-store";
 import { silentLogger } from "../../src/log";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { useTestDatabase } from "../support/database";
 
 /** The real store, counting the version conflicts its appends answer. */
 class CountingStore extends EventStore {
@@ -33,15 +33,11 @@ class CountingStore extends EventStore {
   }
 }
 
-let testDb: TestDatabase;
+const testDb = useTestDatabase();
 let store: CountingStore;
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
+beforeAll(() => {
   store = new CountingStore(testDb.database.db, new EventBus());
-});
-afterAll(async () => {
-  await testDb.drop();
 });
 
 const stream = () => `command-${randomUUID()}`;

@@ -4,28 +4,22 @@
  * and an event of the same size — while the log says only what happened: a padded rejection.
  * The answer times themselves are measured by `npm run bench:conceal`, not here.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import { auditApi } from "../support/audit";
 import { PASSWORD, SENT_BODY, uniqueEmail } from "../support/e2e";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { useRuntime } from "../support/runtime";
 
 const TOKEN = "conceal-work-audit-token";
-let t: TestRuntime;
 /** The statements run while a trigger is recorded; undefined between recordings. */
 let recording: string[] | undefined;
 
-beforeAll(async () => {
-  t = await createTestRuntime(
-    { RESET_UNKNOWN_EMAIL: "conceal", RATE_LIMITS: "off", AUDIT_TOKEN: TOKEN },
-    // Nothing in the background (no mailer, no sweeps): every statement is the trigger's.
-    { onQuery: (text) => recording?.push(text), start: false },
-  );
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useRuntime(
+  { RESET_UNKNOWN_EMAIL: "conceal", RATE_LIMITS: "off", AUDIT_TOKEN: TOKEN },
+  // Nothing in the background (no mailer, no sweeps): every statement is the trigger's.
+  { onQuery: (text) => recording?.push(text), start: false },
+);
 
 const trigger = (email: string) =>
   t.request("POST", "/v1/auth/password-reset/trigger", { email }, { "user-agent": "conceal/1.0" });

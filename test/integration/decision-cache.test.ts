@@ -3,7 +3,7 @@
  * decisions are the ones a fresh read of the window gives, whatever other processes append,
  * across conflicts and as events leave the window. The windowed read itself stops near the end.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, setSystemTime, test } from "bun:test";
+import { afterEach, beforeAll, describe, expect, setSystemTime, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import {
@@ -15,7 +15,7 @@ import {
   type RecordedEvent,
 } from "../../src/event-store";
 import { DecisionCache } from "../../src/event-store/decision-cache";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { createTestDatabase, useTestDatabase } from "../support/database";
 
 const HOUR = 3_600_000;
 const MIN = 60_000;
@@ -31,18 +31,14 @@ class ReadCountingStore extends EventStore {
   }
 }
 
-let testDb: TestDatabase;
+const testDb = useTestDatabase();
 /** This process's store, and another process's on the same database. */
 let store: ReadCountingStore;
 let other: EventStore;
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
+beforeAll(() => {
   store = new ReadCountingStore(testDb.database.db, new EventBus());
   other = new EventStore(testDb.database.db, new EventBus());
-});
-afterAll(async () => {
-  await testDb.drop();
 });
 afterEach(() => {
   setSystemTime();

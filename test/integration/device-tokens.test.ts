@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { limits } from "../../src/rate-limits/gcra";
-import { freshIps, lastCodeTo, uniqueEmail } from "../support/e2e";
+import { freshIp, lastCodeTo, uniqueEmail } from "../support/e2e";
 import type { HttpAnswer } from "../support/http";
 import { runtimeWithFakeMailgun } from "../support/runtime";
 
@@ -18,7 +18,6 @@ const password = "Dev1ce-Passw0rd!";
 
 const fixture = runtimeWithFakeMailgun({ TRUST_PROXY: "1", AUDIT_TOKEN });
 
-const freshIp = freshIps("198.19");
 const wrong = (i: number) => `Wr0ng-${i}-Passw0rd!`;
 
 function login(email: string, pass: string, deviceToken?: string, ip = freshIp()) {

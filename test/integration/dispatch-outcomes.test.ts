@@ -2,19 +2,13 @@
  * A trigger served by a process without the mailer learns its email's outcome from another
  * process's notification: one read covers every waiting request the notification names.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { EventBus, EventStore } from "../../src/event-store";
 import { DispatchOutcomes } from "../../src/password-reset/outcomes";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { useTestDatabase } from "../support/database";
 
-let testDb: TestDatabase;
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-});
-afterAll(async () => {
-  await testDb.drop();
-});
+const testDb = useTestDatabase();
 
 describe("outcomes committed by another process", () => {
   test("one read answers every waiting request its notification names", async () => {

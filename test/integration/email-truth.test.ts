@@ -16,23 +16,17 @@ import { resetStreamOf } from "../../src/password-reset/streams";
 import { createRuntime } from "../../src/runtime";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
 import { lastCodeTo, messagesTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
+import { mailgunEnv } from "../support/fake-mailgun";
+import { useFakeMailgun } from "../support/fixture";
 import { appClient, type Send } from "../support/http";
-import { createTestRuntime, type TestRuntime, testSecret } from "../support/runtime";
+import { testSecret, useRuntime } from "../support/runtime";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
 import { waitFor } from "../support/wait";
 
 const password = "Truth-Passw0rd!";
 const newPassword = "Changed-Passw0rd!";
 
-let fake: FakeMailgun;
-
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-});
-afterAll(async () => {
-  await fake?.stop();
-});
+const fake = useFakeMailgun();
 beforeEach(async () => {
   await fake.reset();
 });
@@ -48,14 +42,7 @@ async function streamOf(db: Database["db"], streamId: string): Promise<Row[]> {
 }
 
 describe("a provider that answers after the deadline", () => {
-  let t: TestRuntime;
-
-  beforeAll(async () => {
-    t = await createTestRuntime({ ...mailgunEnv(fake), RESET_DISPATCH_TIMEOUT_MS: "1000" });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useRuntime(() => ({ ...mailgunEnv(fake), RESET_DISPATCH_TIMEOUT_MS: "1000" }));
 
   test("500, the failure recorded as unknown, and the code it carried is dead", async () => {
     const email = "late-answer@example.com";

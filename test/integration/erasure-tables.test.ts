@@ -6,13 +6,13 @@
  * flows put the user's rows in each table; after the erasure none is left, and another user's
  * rows are untouched.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { type RawBuilder, sql } from "kysely";
 import { emailLookup } from "../../src/privacy";
 import { auditApi } from "../support/audit";
-import { freshIps, uniqueEmail } from "../support/e2e";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIp, uniqueEmail } from "../support/random";
+import { useRuntime } from "../support/runtime";
 
 const TOKEN = `audit-${randomBytes(16).toString("hex")}`;
 const password = "Erase-Tables-Passw0rd!";
@@ -71,21 +71,15 @@ const KEPT: Record<string, string> = {
   mail_send_marks: "ids of emails about to be sent (at most once); no user, no address",
 };
 
-let t: TestRuntime;
+// No mailer running, and a trigger that answers before its email (conceal): the request
+// keeps waiting for its email, so its code key stays.
+const t = useRuntime(
+  { AUDIT_TOKEN: TOKEN, TRUST_PROXY: "true", RESET_UNKNOWN_EMAIL: "conceal" },
+  { start: false },
+);
 let api: ReturnType<typeof auditApi>;
-const freshIp = freshIps("198.18");
-
-beforeAll(async () => {
-  // No mailer running, and a trigger that answers before its email (conceal): the request
-  // keeps waiting for its email, so its code key stays.
-  t = await createTestRuntime(
-    { AUDIT_TOKEN: TOKEN, TRUST_PROXY: "true", RESET_UNKNOWN_EMAIL: "conceal" },
-    { start: false },
-  );
+beforeAll(() => {
   api = auditApi(t.request, TOKEN, []);
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 const post = (path: string, body: unknown) =>

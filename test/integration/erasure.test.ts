@@ -4,7 +4,7 @@
  * it, the erased user's derived rows are gone, and the address registered again has only the
  * new account's history, by email and by user_id.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { AuditEvent } from "../../src/audit/model";
@@ -12,9 +12,8 @@ import { resetStreamId } from "../../src/password-reset/streams";
 import { emailLookup } from "../../src/privacy";
 import { limits } from "../../src/rate-limits/gcra";
 import { auditApi, type Send, waitForAuditHorizon } from "../support/audit";
-import { codeOf, messagesTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { codeOf, freshIp, messagesTo, uniqueEmail } from "../support/e2e";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const TOKEN = `audit-${randomBytes(16).toString("hex")}`;
@@ -23,29 +22,17 @@ const OTHER = "keep.me@example.com";
 const password = "Erase-Passw0rd!";
 const q = encodeURIComponent;
 
-let fake: FakeMailgun;
-let t: TestRuntime;
+const { t, fake } = runtimeWithFakeMailgun({ AUDIT_TOKEN: TOKEN, TRUST_PROXY: "true" });
 let send: Send;
 let api: ReturnType<typeof auditApi>;
 
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({
-    AUDIT_TOKEN: TOKEN,
-    ...mailgunEnv(fake),
-    TRUST_PROXY: "true",
-  });
+beforeAll(() => {
   send = t.request;
   api = auditApi(send, TOKEN, []);
 });
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
-});
 
-let ipCounter = 0;
 const post = (path: string, body: unknown) =>
-  send("POST", path, body, { "x-forwarded-for": `192.0.2.${++ipCounter}` });
+  send("POST", path, body, { "x-forwarded-for": freshIp() });
 
 async function register(email: string): Promise<string> {
   const res = await post("/v1/auth/register", { email, password });
@@ -218,7 +205,7 @@ describe("erasure", () => {
 });
 
 test("erasure forgets the address's failed logins: the next owner is not locked out by the last one's", async () => {
-  const email = `relocked-${randomBytes(4).toString("hex")}@example.com`;
+  const email = uniqueEmail("relocked");
   const wrong = (i: number) => post("/v1/auth/login", { email, password: `Wr0ng-${i}-Passw0rd!` });
   const firstId = await register(email);
   const almost = limits.failedLoginsPerAccount.max - 1;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import pg from "pg";
@@ -11,20 +11,16 @@ import {
   VersionConflictError,
 } from "../../src/event-store";
 import { silentLogger } from "../../src/log";
-import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
+import { onPostgres, useTestDatabase } from "../support/database";
 import { waitFor } from "../support/wait";
 
-let testDb: TestDatabase;
+const testDb = useTestDatabase();
 let bus: EventBus;
 let store: EventStore;
 
-beforeAll(async () => {
-  testDb = await createTestDatabase();
+beforeAll(() => {
   bus = new EventBus();
   store = new EventStore(testDb.database.db, bus);
-});
-afterAll(async () => {
-  await testDb.drop();
 });
 
 const stream = () => `test-${randomUUID()}`;

@@ -3,7 +3,7 @@
  * "Every key the service holds" is tried for real: SECRET_KEY and the keys derived
  * from it, every data key, every request's code key and every IP-hash key in the database.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import { sql } from "kysely";
 import { normaliseResetCode } from "../../src/password-reset/code";
@@ -11,25 +11,12 @@ import { codeHash } from "../../src/password-reset/service";
 import { IP_HASH_EPOCH_MS, IpHashes, keyedHash, unseal } from "../../src/privacy";
 import { unwrapDataKey, unwrapKey } from "../../src/privacy/crypto";
 import { attemptsTo, codeOf, messagesTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
 const password = "Forg0tten-Codes!";
 
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({
-    ...mailgunEnv(fake),
-    TRUST_PROXY: "true",
-  });
-});
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
-});
+const { t, fake } = runtimeWithFakeMailgun({ TRUST_PROXY: "true" });
 beforeEach(async () => {
   await fake.setMode("ok");
 });

@@ -2,7 +2,7 @@
  * Group commit: appends made together share one statement and one commit, yet each keeps its
  * own expected-version check and its own answer, exactly as if they had run one at a time.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
@@ -22,10 +22,10 @@ import {
   VersionConflictError,
 } from "../../src/event-store";
 import { CodeKeys, deriveKeyring, newDataKey } from "../../src/privacy";
-import { createTestDatabase, onPostgres, type TestDatabase } from "../support/database";
+import { onPostgres, useTestDatabase } from "../support/database";
 import { waitFor } from "../support/wait";
 
-let testDb: TestDatabase;
+const testDb = useTestDatabase();
 let store: EventStore;
 
 const applied: number[] = [];
@@ -45,15 +45,11 @@ const countedProjection: InlineProjection = {
 };
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
   await sql`create table counted (stream_id text not null, version int not null)`.execute(
     testDb.database.db,
   );
   store = new EventStore(testDb.database.db, new EventBus());
   store.registerInline(countedProjection);
-});
-afterAll(async () => {
-  await testDb.drop();
 });
 
 const stream = () => `group-${randomUUID()}`;

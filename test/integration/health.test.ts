@@ -3,17 +3,11 @@
  * serves; /v1/health/ready is 200 only when the database answers, every migration is applied
  * and every subscriber runs, and its 503 names the part that does not.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { useRuntime } from "../support/runtime";
 
-let t: TestRuntime;
-beforeAll(async () => {
-  t = await createTestRuntime();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useRuntime();
 
 const running = expect.stringMatching(/^(owner|standby)$/);
 

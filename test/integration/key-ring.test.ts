@@ -3,7 +3,7 @@
  * working, the start-up check finds which key they need, and rewrap moves them under the first
  * key in the form that names it.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { ConfigError, loadConfig } from "../../src/config";
 import { createLogger } from "../../src/log";
@@ -12,20 +12,13 @@ import { deriveKeyring, keyedHashes } from "../../src/privacy";
 import { keyId } from "../../src/privacy/crypto";
 import { attributedKeyUses, keyUses } from "../../src/privacy/key-status";
 import { rewrap } from "../../src/privacy/rewrap";
-import { createTestRuntime, type TestRuntime, testSecret } from "../support/runtime";
+import { testSecret, useRuntime } from "../support/runtime";
 
 const A = testSecret();
 const PASSWORD = "Key-Ring-Passw0rd!";
 const email = "key.ring.legacy@example.com";
 const log = createLogger(() => {});
-let t: TestRuntime;
-
-beforeAll(async () => {
-  t = await createTestRuntime({ SECRET_KEY: A });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useRuntime({ SECRET_KEY: A });
 
 const login = () => t.request("POST", "/v1/auth/login", { email, password: PASSWORD });
 

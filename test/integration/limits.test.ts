@@ -3,14 +3,15 @@
  * reads the README's limits table and measures every row against the running service — as many
  * allowed as stated, then 429 with a Retry-After within the stated window.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatResetCode } from "../../projections/emails/code-format";
 import { generateResetCode } from "../../src/password-reset/code";
 import { limits } from "../../src/rate-limits/gcra";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIp, uniqueEmail } from "../support/random";
+import { useRuntime } from "../support/runtime";
 
 type Row = { what: string; per: string; limit: string };
 
@@ -43,18 +44,9 @@ function parse(limit: string): { max: number; windowMs: number } {
 
 const password = "L1mits-Passw0rd!";
 const auditToken = randomBytes(32).toString("base64");
-let t: TestRuntime;
-beforeAll(async () => {
-  t = await createTestRuntime({ TRUST_PROXY: "1", AUDIT_TOKEN: auditToken });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useRuntime({ TRUST_PROXY: "1", AUDIT_TOKEN: auditToken });
 
-let ipCounter = 0;
-const freshIp = () => `192.0.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
 const from = (ip: string) => ({ "x-forwarded-for": ip });
-const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@example.com`;
 const trigger = (email: string, ip: string) =>
   t.request("POST", "/v1/auth/password-reset/trigger", { email }, from(ip));
 const login = (email: string, pass: string, ip: string) =>

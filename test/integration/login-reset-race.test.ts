@@ -3,33 +3,18 @@
  * interleaving of a login with the old password and the reset that changes it, no token that
  * login obtained works once the reset has completed.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
+import { expect, test } from "bun:test";
 import { sql } from "kysely";
-import { lastCodeTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { lastCodeTo, uniqueEmail } from "../support/e2e";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 
 const oldPassword = "Old-Passw0rd!";
 const newPassword = "N3w-Passw0rd!";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
-
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({
-    ...mailgunEnv(fake),
-    RATE_LIMITS: "off",
-  });
-});
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
-});
+const { t, fake } = runtimeWithFakeMailgun({ RATE_LIMITS: "off" });
 
 async function userWithCode(): Promise<{ email: string; code: string }> {
-  const email = `race-${randomBytes(4).toString("hex")}@example.com`;
+  const email = uniqueEmail("race");
   const registered = await t.request("POST", "/v1/auth/register", { email, password: oldPassword });
   expect(registered.status).toBe(201);
   const triggered = await t.request("POST", "/v1/auth/password-reset/trigger", { email });

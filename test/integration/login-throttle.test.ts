@@ -4,23 +4,14 @@
  * password hashing bounded so a burst of logins leaves the other routes answering, and
  * passwords with lone surrogates refused before any hashing.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
+import { describe, expect, test } from "bun:test";
 import { limits } from "../../src/rate-limits/gcra";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIp, uniqueEmail } from "../support/random";
+import { useRuntime } from "../support/runtime";
 
 const password = "Thr0ttle-Passw0rd!";
-let t: TestRuntime;
-beforeAll(async () => {
-  t = await createTestRuntime({ TRUST_PROXY: "1" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useRuntime({ TRUST_PROXY: "1" });
 
-let ipCounter = 0;
-const freshIp = () => `198.18.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
-const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@example.com`;
 const from = (ip: string) => ({ "x-forwarded-for": ip });
 
 async function registered(tag: string): Promise<string> {

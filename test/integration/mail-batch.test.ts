@@ -3,7 +3,7 @@
  * recipient-variables; each recipient receives only their own message and code, a refused
  * address never fails the others, and every request gets its own recorded outcome.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
@@ -18,26 +18,18 @@ import { seal } from "../../src/privacy";
 import { codesSent, mapWithConcurrency, messagesTo } from "../support/e2e";
 import {
   type FakeAttempt,
-  type FakeMailgun,
   type FakeMessage,
   firstField,
   mailgunEnv,
   recipientsOf,
-  startFakeMailgun,
 } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { useFakeMailgun } from "../support/fixture";
+import { useRuntime } from "../support/runtime";
 
 const password = "Batch-Passw0rd!";
 const passwordHash = Bun.password.hash(password, { algorithm: "argon2id" });
 
-let fake: FakeMailgun;
-
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-});
-afterAll(async () => {
-  await fake?.stop();
-});
+const fake = useFakeMailgun();
 beforeEach(async () => {
   await fake.reset();
 });
@@ -139,22 +131,15 @@ describe("the batcher against the fake Mailgun", () => {
 });
 
 describe("the service sends in batches", () => {
-  let t: TestRuntime;
-
-  beforeAll(async () => {
-    t = await createTestRuntime(
-      {
-        ...mailgunEnv(fake),
-        RATE_LIMITS: "off",
-        RESET_DISPATCH_TIMEOUT_MS: "20000",
-      },
-      // One provider call at once, so that concurrent triggers must share calls.
-      { runtime: { mailBatching: { callsInFlight: 1 } } },
-    );
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useRuntime(
+    () => ({
+      ...mailgunEnv(fake),
+      RATE_LIMITS: "off",
+      RESET_DISPATCH_TIMEOUT_MS: "20000",
+    }),
+    // One provider call at once, so that concurrent triggers must share calls.
+    { runtime: { mailBatching: { callsInFlight: 1 } } },
+  );
 
   /** An account as registration records it, with one password hash for all (hashing is slow). */
   async function seedUser(email: string): Promise<string> {

@@ -1,26 +1,14 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { passwordResetMessage } from "../../projections/emails/catalog";
 import { formatResetCode } from "../../projections/emails/code-format";
 import { deliverWithRetry } from "../../src/mail/deliver";
 import type { MailMessage } from "../../src/mail/mailer";
 import { createMailgunMailer } from "../../src/mail/mailgun";
 import { generateResetCode } from "../../src/password-reset/code";
-import {
-  type FakeMailgun,
-  type FakeMessage,
-  firstField,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
+import { type FakeMessage, firstField, startFakeMailgun } from "../support/fake-mailgun";
+import { useFakeMailgun } from "../support/fixture";
 
-let fake: FakeMailgun;
-
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-});
-
-afterAll(async () => {
-  await fake.stop();
-});
+const fake = useFakeMailgun();
 
 beforeEach(async () => {
   await fake.reset();

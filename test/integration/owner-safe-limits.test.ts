@@ -4,8 +4,7 @@
  * neither spend the owner's trigger budget nor lock the owner's code, while the emails they can
  * make reach the victim stay bounded; a flood of refused triggers adds a few counted events.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
+import { describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { formatResetCode } from "../../projections/emails/code-format";
 import { generateResetCode } from "../../src/password-reset/code";
@@ -13,36 +12,20 @@ import { flushRefusals } from "../../src/password-reset/refusals";
 import { attemptsStreamOf } from "../../src/password-reset/service";
 import { resetStreamOf } from "../../src/password-reset/streams";
 import { limits } from "../../src/rate-limits/gcra";
-import { lastCodeTo, mapWithConcurrency, messagesTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { freshIp, lastCodeTo, mapWithConcurrency, messagesTo, uniqueEmail } from "../support/e2e";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const AUDIT_TOKEN = "owner-safe-audit-token";
 const password = "Own3r-Passw0rd!";
 const newPassword = "N3w-Own3r-Passw0rd!";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({
-    ...mailgunEnv(fake),
-    TRUST_PROXY: "1",
-    AUDIT_TOKEN,
-  });
-});
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
-});
+const { t, fake } = runtimeWithFakeMailgun({ TRUST_PROXY: "1", AUDIT_TOKEN });
 
-let ipCounter = 0;
-const freshIp = () => `100.64.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
 const from = (ip: string) => ({ "x-forwarded-for": ip });
 
 async function victim(tag: string): Promise<string> {
-  const email = `${tag}-${randomBytes(4).toString("hex")}@example.com`;
+  const email = uniqueEmail(tag);
   const res = await t.request("POST", "/v1/auth/register", { email, password }, from(freshIp()));
   expect(res.status).toBe(201);
   return email;

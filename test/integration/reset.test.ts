@@ -3,16 +3,16 @@
  * fresh database, driven through app.handle, with the fake Mailgun on loopback. Each test gets
  * its own client address (TRUST_PROXY), so the per-IP limit only shows where it is tested.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { userStreamId } from "../../events/user";
 import { formatResetCode } from "../../projections/emails/code-format";
 import { generateResetCode } from "../../src/password-reset/code";
 import { resetStreamOf } from "../../src/password-reset/streams";
-import { codesSent, lastCodeTo } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { codesSent, freshIp, lastCodeTo, uniqueEmail } from "../support/e2e";
+import { mailgunEnv } from "../support/fake-mailgun";
+import { useFakeMailgun } from "../support/fixture";
+import { type TestRuntime, useRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const RESET = "/v1/auth/password-reset/reset";
@@ -20,26 +20,14 @@ const INVALID_CODE = { error: "invalid or expired password reset code" };
 const oldPassword = "Old-Passw0rd!";
 const newPassword = "N3w-Passw0rd!";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
+const fake = useFakeMailgun();
 
 const mailEnv = () => ({
   ...mailgunEnv(fake),
   TRUST_PROXY: "true",
 });
 
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime(mailEnv());
-});
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
-});
-
-let ipCounter = 0;
-const freshIp = () => `198.51.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
-const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString("hex")}@example.com`;
+const t = useRuntime(mailEnv);
 
 /** A well-formed code that is nobody's (2^-100 odds of hitting a real one). */
 const wrongCode = () => formatResetCode(generateResetCode());
@@ -305,14 +293,8 @@ describe("codes that no longer work get 400 and a recorded reason", () => {
   });
 
   describe("an expired code (RESET_CODE_TTL_SECONDS=1)", () => {
-    let short: TestRuntime;
+    const short = useRuntime(() => ({ ...mailEnv(), RESET_CODE_TTL_SECONDS: "1" }));
     const shortApi = clientOf(() => short);
-    beforeAll(async () => {
-      short = await createTestRuntime({ ...mailEnv(), RESET_CODE_TTL_SECONDS: "1" });
-    });
-    afterAll(async () => {
-      await short?.close();
-    });
 
     test("expired", async () => {
       const { email, userId, code } = await shortApi.userWithCode("expired");
@@ -413,14 +395,8 @@ describe("five wrong codes with the email lock the code", () => {
   });
 
   describe("with RATE_LIMITS=off (the lock is not a rate limit)", () => {
-    let off: TestRuntime;
+    const off = useRuntime(() => ({ ...mailEnv(), RATE_LIMITS: "off" }));
     const offApi = clientOf(() => off);
-    beforeAll(async () => {
-      off = await createTestRuntime({ ...mailEnv(), RATE_LIMITS: "off" });
-    });
-    afterAll(async () => {
-      await off?.close();
-    });
 
     test("the lock holds", async () => {
       await lockAndCheck(off, offApi);

@@ -4,39 +4,29 @@
  * another, an unused session ends after SESSION_IDLE_SECONDS, and every start and end is an
  * event in the user's stream that the audit API shows, its client unsealed.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { AuditEvent } from "../../src/audit/model";
 import { auditApi, waitForAuditHorizon } from "../support/audit";
-import { freshIps, lastCodeTo, uniqueEmail } from "../support/e2e";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "../support/fake-mailgun";
+import { freshIp, lastCodeTo, uniqueEmail } from "../support/e2e";
+import { mailgunEnv } from "../support/fake-mailgun";
 import type { HttpAnswer } from "../support/http";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { runtimeWithFakeMailgun, type TestRuntime, useRuntime } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const AUDIT_TOKEN = "sessions-test-audit-token-0123456789";
 const IDLE_SECONDS = 3;
 const password = "Sess10ns-Passw0rd!";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
+const env = { TRUST_PROXY: "1", AUDIT_TOKEN };
+const { t, fake } = runtimeWithFakeMailgun(env);
 /** The same service with a short idle timeout. */
-let idle: TestRuntime;
-
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  const env = { ...mailgunEnv(fake), TRUST_PROXY: "1", AUDIT_TOKEN };
-  t = await createTestRuntime(env);
-  idle = await createTestRuntime({ ...env, SESSION_IDLE_SECONDS: String(IDLE_SECONDS) });
-});
-afterAll(async () => {
-  await t?.close();
-  await idle?.close();
-  await fake?.stop();
-});
-
-const freshIp = freshIps("203.0");
+const idle = useRuntime(() => ({
+  ...mailgunEnv(fake),
+  ...env,
+  SESSION_IDLE_SECONDS: String(IDLE_SECONDS),
+}));
 
 interface Client {
   ip: string;

@@ -1,45 +1,24 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { createLogger } from "../../src/log";
 import { normaliseResetCode } from "../../src/password-reset/code";
 import { attemptsStreamOf, codeHash } from "../../src/password-reset/service";
 import { resetStreamOf } from "../../src/password-reset/streams";
-import {
-  type FakeMailgun,
-  firstField,
-  mailgunEnv,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { firstField } from "../support/fake-mailgun";
+import { freshIp } from "../support/random";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
 let logs = "";
 const password = "Tr1cky-Passw0rd";
 
-beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime(
-    {
-      ...mailgunEnv(fake),
-      RESET_DISPATCH_TIMEOUT_MS: "2000",
-      TRUST_PROXY: "true",
-    },
-    { log: createLogger((line) => (logs += line)) },
-  );
-});
-afterAll(async () => {
-  await t.close();
-  await fake.stop();
-});
+const { t, fake } = runtimeWithFakeMailgun(
+  { RESET_DISPATCH_TIMEOUT_MS: "2000", TRUST_PROXY: "true" },
+  { log: createLogger((line) => (logs += line)) },
+);
 beforeEach(async () => {
   await fake.setMode("ok");
 });
-
-let ipCounter = 0;
-/** Each test gets its own client address, so the per-IP limit only shows where it is tested. */
-const freshIp = () => `203.0.113.${++ipCounter}`;
 
 async function register(email: string) {
   const res = await t.request("POST", "/v1/auth/register", { email, password });
@@ -47,6 +26,7 @@ async function register(email: string) {
   return (res.json as { user: { id: string } }).user.id;
 }
 
+/** Each call from its own client address, so the per-IP limit only shows where it is tested. */
 const trigger = (email: string, ip = freshIp()) =>
   t.request("POST", "/v1/auth/password-reset/trigger", { email }, { "x-forwarded-for": ip });
 

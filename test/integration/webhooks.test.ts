@@ -4,19 +4,14 @@
  * show in the audit API; bad, stale and replayed signatures, repeated provider events and
  * unknown message ids record nothing.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { createApp } from "../../src/app";
 import type { AuditEvent } from "../../src/audit/model";
 import { auditApi, buildTimeline, type Send, type Timeline } from "../support/audit";
 import { messagesTo } from "../support/e2e";
-import {
-  type FakeMailgun,
-  type FakeMessage,
-  mailgunEnv,
-  startFakeMailgun,
-} from "../support/fake-mailgun";
+import type { FakeMessage } from "../support/fake-mailgun";
 import {
   appPoster,
   type ReportEvent,
@@ -24,7 +19,7 @@ import {
   webhookBody,
 } from "../support/fake-mailgun-webhooks";
 import { appClient, type HttpAnswer } from "../support/http";
-import { createTestRuntime, type TestRuntime } from "../support/runtime";
+import { runtimeWithFakeMailgun } from "../support/runtime";
 import { waitFor } from "../support/wait";
 
 const TOKEN = `audit-${randomBytes(16).toString("hex")}`;
@@ -34,8 +29,11 @@ const NEW_SIGNING_KEY = `key-${randomBytes(16).toString("hex")}`;
 const ALICE = "hooks.alice@example.com";
 const BOB = "hooks.bob@example.com";
 
-let fake: FakeMailgun;
-let t: TestRuntime;
+const { t, fake } = runtimeWithFakeMailgun({
+  AUDIT_TOKEN: TOKEN,
+  MAILGUN_WEBHOOK_SIGNING_KEY: `${NEW_SIGNING_KEY}, ${SIGNING_KEY}`,
+  TRUST_PROXY: "true",
+});
 let send: Send;
 let api: ReturnType<typeof auditApi>;
 let alice: Timeline;
@@ -43,23 +41,11 @@ let resetEmail: FakeMessage;
 let notice: FakeMessage;
 
 beforeAll(async () => {
-  fake = await startFakeMailgun();
-  t = await createTestRuntime({
-    AUDIT_TOKEN: TOKEN,
-    ...mailgunEnv(fake),
-    MAILGUN_WEBHOOK_SIGNING_KEY: `${NEW_SIGNING_KEY}, ${SIGNING_KEY}`,
-    TRUST_PROXY: "true",
-  });
   send = appClient(t.app);
   api = auditApi(send, TOKEN, []);
   alice = await buildTimeline(send, fake, t.runtime.db, ALICE, "alice", "198.51.100");
   await buildTimeline(send, fake, t.runtime.db, BOB, "bob", "203.0.113");
   [resetEmail, notice] = messagesTo(fake, ALICE) as [FakeMessage, FakeMessage];
-});
-
-afterAll(async () => {
-  await t?.close();
-  await fake?.stop();
 });
 
 const post = appPoster(

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { type Database, migrate, openDatabase } from "../../src/db";
+import { standIn, useFixture } from "./fixture";
 import { templateDump } from "./pglite-template";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
@@ -50,4 +51,15 @@ export async function createTestDatabase(
       await cleanup.end();
     },
   };
+}
+
+/** The calling block's fresh test database: created before its tests, dropped after them. */
+export function useTestDatabase(options?: Parameters<typeof createTestDatabase>[0]): TestDatabase {
+  return standIn(
+    useFixture(
+      "the test database",
+      () => createTestDatabase(options),
+      (t) => t.drop(),
+    ),
+  );
 }

@@ -4,7 +4,6 @@
  * embedded one in a scratch DATA_DIR.
  */
 import { expect } from "bun:test";
-import { randomBytes } from "node:crypto";
 import { createTestDatabase, onPostgres, type TestDatabase } from "./database";
 import {
   type FakeAttempt,
@@ -14,6 +13,7 @@ import {
   mailgunEnv,
   startFakeMailgun,
 } from "./fake-mailgun";
+import { standIn, useFixture } from "./fixture";
 import { pgliteTemplate } from "./pglite-template";
 import { testSecret } from "./runtime";
 import {
@@ -23,6 +23,8 @@ import {
   startExpectingFailure,
   startServer,
 } from "./server";
+
+export { freshIp, uniqueEmail } from "./random";
 
 export const REGISTER = "/v1/auth/register";
 export const TRIGGER = "/v1/auth/password-reset/trigger";
@@ -91,6 +93,33 @@ export async function createDeployment(extra: Env = {}): Promise<Deployment> {
   };
 }
 
+/** `extra`, or what it returns once the hooks run (when it names what an earlier hook made). */
+const resolve = (extra: Env | (() => Env)): Env => (typeof extra === "function" ? extra() : extra);
+
+/** The calling block's deployment: created before its tests, closed after them. */
+export function useDeployment(extra: Env | (() => Env) = {}): Deployment {
+  const deployment = useFixture(
+    "the deployment",
+    () => createDeployment(resolve(extra)),
+    (d) => d.close(),
+  );
+  return standIn(deployment);
+}
+
+/** The calling block's deployment with one server started on it before its tests. */
+export function useServer(extra: Env | (() => Env) = {}): {
+  deployment: Deployment;
+  server: ServerProcess;
+} {
+  const deployment = useDeployment(extra);
+  const server = useFixture(
+    "the server",
+    () => deployment.start(),
+    async () => {}, // stopped with its deployment
+  );
+  return { deployment, server: standIn(server) };
+}
+
 /** The server refuses to start: one line naming `variable`, no stack, non-zero exit; the line. */
 export async function refusesToStart(
   env: Record<string, string>,
@@ -108,20 +137,6 @@ export async function refusesToStart(
   } finally {
     dir.remove();
   }
-}
-
-/** A fresh address; `tag` makes failures readable. */
-export function uniqueEmail(tag: string): string {
-  return `${tag}-${randomBytes(5).toString("hex")}@example.com`;
-}
-
-/** Fresh client addresses `prefix.x.y`, one per call, for tests that count per-client limits. */
-export function freshIps(prefix: string): () => string {
-  let counter = 0;
-  return () => {
-    counter += 1;
-    return `${prefix}.${Math.floor(counter / 250)}.${(counter % 250) + 1}`;
-  };
 }
 
 export interface AuditEvent {

@@ -1,4 +1,3 @@
-import { afterAll, beforeAll } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
@@ -6,7 +5,8 @@ import type { AppContext } from "../../src/context";
 import { createLogger, type Logger } from "../../src/log";
 import { createRuntime, type RuntimeOptions } from "../../src/runtime";
 import { createTestDatabase, type TestDatabase } from "./database";
-import { type FakeMailgun, mailgunEnv, startFakeMailgun } from "./fake-mailgun";
+import { type FakeMailgun, mailgunEnv } from "./fake-mailgun";
+import { standIn, useFakeMailgun, useFixture } from "./fixture";
 import { appClient, type Send } from "./http";
 
 export interface TestRuntime {
@@ -55,21 +55,36 @@ export async function createTestRuntime(
   };
 }
 
+type Env = Record<string, string>;
+type RuntimeFixtureOptions = Parameters<typeof createTestRuntime>[1];
+
+/**
+ * The calling block's runtime on its own test database: created before its tests, closed after
+ * them. `env` may be a function, to name what an earlier hook made (a fake's URL).
+ */
+export function useRuntime(
+  env: Env | (() => Env) = {},
+  options?: RuntimeFixtureOptions,
+): TestRuntime {
+  const t = useFixture(
+    "the runtime",
+    () => createTestRuntime(typeof env === "function" ? env() : env, options),
+    (runtime) => runtime.close(),
+  );
+  return standIn(t);
+}
+
 export interface MailgunRuntime {
   readonly t: TestRuntime;
   readonly fake: FakeMailgun;
 }
 
-/** A test file's fake Mailgun and a runtime sending through it: up in beforeAll, down in afterAll. */
-export function runtimeWithFakeMailgun(env: Record<string, string> = {}): MailgunRuntime {
-  const fixture = {} as { t: TestRuntime; fake: FakeMailgun };
-  beforeAll(async () => {
-    fixture.fake = await startFakeMailgun();
-    fixture.t = await createTestRuntime({ ...mailgunEnv(fixture.fake), ...env });
-  });
-  afterAll(async () => {
-    await fixture.t?.close();
-    await fixture.fake?.stop();
-  });
-  return fixture;
+/** The calling block's fake Mailgun and a runtime sending through it. */
+export function runtimeWithFakeMailgun(
+  env: Env = {},
+  options?: RuntimeFixtureOptions,
+): MailgunRuntime {
+  const fake = useFakeMailgun();
+  const t = useRuntime(() => ({ ...mailgunEnv(fake), ...env }), options);
+  return { t, fake };
 }

@@ -5,9 +5,10 @@
  * trace or Elysia's validation body, the server still up afterwards, and nothing but rejection
  * events in the log.
  */
-import { afterAll, beforeAll, expect } from "bun:test";
+import { expect } from "bun:test";
 import pg from "pg";
 import { createDeployment, type Deployment, mapWithConcurrency, register } from "../e2e";
+import { useFixture } from "../fixture";
 import { type HttpAnswer, readAnswer } from "../http";
 import type { ServerProcess } from "../server";
 import { AUDIT_TOKEN, JSON_TYPE, MAX_BODY, REAL_EMAIL } from "./inputs";
@@ -51,17 +52,7 @@ async function startTarget(): Promise<Target> {
 
 /** The describe block's own target: started before its tests, closed after them. */
 export function useTarget(): () => Target {
-  let target: Target | undefined;
-  beforeAll(async () => {
-    target = await startTarget();
-  });
-  afterAll(async () => {
-    await target?.deployment.close();
-  });
-  return () => {
-    if (target === undefined) throw new Error("the target starts before the tests");
-    return target;
-  };
+  return useFixture("the target", startTarget, (target) => target.deployment.close());
 }
 
 /**
