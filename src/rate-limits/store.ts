@@ -49,8 +49,13 @@ export async function takeWindow(db: Db, key: string, policy: WindowPolicy): Pro
 /** Gives back a hit taken for an attempt that turned out not to count (a success). */
 export async function refundWindow(db: Db, key: string, hit: WindowHit): Promise<void> {
   if (!hit.allowed) return;
-  await sql`update rate_windows set hits = array_remove(hits, ${hit.hit}::timestamptz)
-            where key = ${key}`.execute(db);
+  // One hit of that instant, not every one: on a clock of coarse precision another attempt's
+  // hit can share it. The position is read off the row being updated (the row a concurrent
+  // take may just have rewritten), never off an earlier snapshot of it.
+  await sql`update rate_windows
+            set hits = hits[:array_position(hits, ${hit.hit}::timestamptz) - 1]
+                       || hits[array_position(hits, ${hit.hit}::timestamptz) + 1:]
+            where key = ${key} and ${hit.hit}::timestamptz = any(hits)`.execute(db);
 }
 
 /** Forgets a key's hits (a completed reset clears the account's failed logins). */

@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "kysely";
 import { resetStreamOf } from "../../src/password-reset/streams";
-import { auditApi } from "../support/audit";
+import { auditApi, waitForAuditHorizon } from "../support/audit";
 import { PASSWORD, SENT_BODY, uniqueEmail } from "../support/e2e";
 import { useRuntime } from "../support/runtime";
 
@@ -108,7 +108,8 @@ describe("conceal mode: an unknown email's trigger does a known one's work", () 
     expect(decoys).toMatchObject([{ live: false, account: false, key: true }]);
     expect(JSON.stringify(rejection.data)).not.toContain(decoys[0]?.user_id ?? "none");
 
-    // The auditors see the rejection without its padding.
+    // The auditors see the rejection without its padding, once the audit's horizon passes it.
+    await waitForAuditHorizon(db);
     const [shown, ...more] = await auditApi(t.request, TOKEN, []).all(
       `email=${encodeURIComponent(unknown)}`,
     );
