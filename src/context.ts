@@ -88,4 +88,9 @@ export interface Feature {
   readonly subscribers?: readonly Subscriber[];
   /** Its read models' sweeps of rows that only matter while live. */
   readonly sweeps?: readonly Sweep[];
+  /**
+   * Work it runs while the service runs, started after the subscriptions; `stop` ends it and
+   * writes down what it holds, before the subscriptions stop.
+   */
+  background?(ctx: AppContext): { stop(): Promise<void> };
 }

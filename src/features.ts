@@ -1,6 +1,6 @@
 import { accountsFeature } from "./accounts";
 import { auditFeature } from "./audit";
-import type { Feature, InlineDeps, Subscriber } from "./context";
+import type { AppContext, Feature, InlineDeps, Subscriber } from "./context";
 import type { InlineProjection } from "./event-store";
 import { homeFeature } from "./home";
 import { mailCatcherFeature } from "./mail-catcher";
@@ -57,6 +57,14 @@ export const inlineProjections = (deps: InlineDeps): InlineProjection[] =>
 
 /** Every feature's sweeps (each deletes only its own read model's spent rows: any order does). */
 export const sweeps = (): Sweep[] => FEATURES.flatMap((feature) => feature.sweeps ?? []);
+
+/** Starts every feature's background work; the answer stops it all. */
+export function startBackground(ctx: AppContext): { stop(): Promise<void> } {
+  const running = FEATURES.flatMap((feature) =>
+    feature.background ? [feature.background(ctx)] : [],
+  );
+  return { stop: async () => void (await Promise.all(running.map((work) => work.stop()))) };
+}
 
 /** Every feature's subscribers, in the order they are subscribed. */
 export const subscribers = (): Subscriber[] =>

@@ -12,7 +12,12 @@ import {
   type ReactorHandler,
   Subscription,
 } from "./event-store";
-import { sweeps as featureSweeps, inlineProjections, subscribers } from "./features";
+import {
+  sweeps as featureSweeps,
+  inlineProjections,
+  startBackground,
+  subscribers,
+} from "./features";
 import { createLogger, type Logger } from "./log";
 import type { MailBatcherOptions } from "./mail/batch";
 import { MailCatcher } from "./mail/catcher";
@@ -32,7 +37,6 @@ import {
 } from "./observability/instrument";
 import { Metrics } from "./observability/metrics";
 import { verifySecretKeys } from "./operations/startup";
-import { flushRefusals, startFlushingRefusals } from "./password-reset/refusals";
 import { CodeKeys, DataKeys, deriveKeyring, IpHashes, loadOrCreateDevSecret } from "./privacy";
 import { sweepLimits } from "./rate-limits/store";
 
@@ -121,7 +125,7 @@ export async function createRuntime(
     : undefined;
   let unlisten: (() => Promise<void>) | undefined;
   let stopSweeping: (() => void) | undefined;
-  let stopFlushing: (() => void) | undefined;
+  let background: { stop(): Promise<void> } | undefined;
 
   const runtime: AppContext = {
     ...core,
@@ -150,15 +154,11 @@ export async function createRuntime(
       notifier?.start();
       for (const subscription of subscriptions) subscription.start();
       stopSweeping = startSweeping(database.db, log, readModelSweeps);
-      stopFlushing = startFlushingRefusals(runtime);
+      background = startBackground(runtime);
     },
     async stop() {
       stopSweeping?.();
-      stopFlushing?.();
-      // Counted refusals reach the log before the process goes.
-      await flushRefusals(runtime, 0).catch((error) =>
-        log.warn("flushing refusal tallies failed", { error }),
-      );
+      await background?.stop();
       metrics.stop();
       mailer.close?.();
       await Promise.all(subscriptions.map((s) => s.stop()));

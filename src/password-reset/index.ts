@@ -2,6 +2,7 @@ import { activeResetCodesProjection, sweepResetCodes } from "../../projections/a
 import { RESET_MAILER, resetMailer } from "../../projections/emails/reset-mailer";
 import { resetCodeKeysProjection, sweepResetCodeKeys } from "../../projections/reset-code-keys";
 import type { Feature } from "../context";
+import { startFlushingRefusals } from "./refusals";
 import { passwordResetRoutes } from "./routes";
 
 /** The reset: its codes and their keys, and the email that carries each code. */
@@ -13,6 +14,8 @@ export const passwordResetFeature: Feature = {
     resetCodeKeysProjection(codeKeys),
   ],
   sweeps: [sweepResetCodes, sweepResetCodeKeys],
+  // Refusals counted in memory are written to their streams' logs now and then.
+  background: startFlushingRefusals,
   subscribers: [
     {
       name: RESET_MAILER,

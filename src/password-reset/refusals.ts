@@ -104,10 +104,18 @@ export async function flushRefusals(ctx: AppContext, olderThanMs?: number): Prom
 }
 
 /** Sweeps due tallies now and then; any process may, since ending a tally takes its row lock. */
-export function startFlushingRefusals(ctx: AppContext): () => void {
-  const timer = setInterval(() => {
-    flushRefusals(ctx).catch((error) => ctx.log.warn("flushing refusal tallies failed", { error }));
-  }, TALLY_MS / 2);
+export function startFlushingRefusals(ctx: AppContext): { stop(): Promise<void> } {
+  const flush = (olderThanMs?: number) =>
+    flushRefusals(ctx, olderThanMs).catch((error) =>
+      ctx.log.warn("flushing refusal tallies failed", { error }),
+    );
+  const timer = setInterval(() => void flush(), TALLY_MS / 2);
   timer.unref();
-  return () => clearInterval(timer);
+  return {
+    async stop() {
+      clearInterval(timer);
+      // Counted refusals reach the log before the process goes.
+      await flush(0);
+    },
+  };
 }

@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { formatResetCode } from "../../projections/emails/code-format";
+import { startBackground } from "../../src/features";
 import { generateResetCode } from "../../src/password-reset/code";
 import { flushRefusals } from "../../src/password-reset/refusals";
 import { attemptsStreamOf } from "../../src/password-reset/service";
@@ -101,6 +102,26 @@ describe("refusals by a client's own limit are the client's, whatever emails it 
     );
     expect(stats).toBeGreaterThanOrEqual(3000);
   }, 120_000);
+});
+
+describe("stopping the service", () => {
+  test("its background work writes the running tallies into the log before it ends", async () => {
+    const attacker = freshIp();
+    await spendTriggerBudget(() => attacker);
+    for (let i = 0; i < 3; i++) {
+      expect((await trigger(uniqueEmail("stopping"), attacker)).status).toBe(429);
+    }
+    const stream = await attemptsStreamOf(fixture.t.runtime, attacker);
+    const countedIn = async () =>
+      (await fixture.t.runtime.store.readStream(stream)).filter(
+        (e) => e.type === "PasswordResetRefusalsCounted",
+      );
+    expect(await countedIn()).toEqual([]);
+
+    // What the runtime's stop does with every feature's background work.
+    await startBackground(fixture.t.runtime).stop();
+    expect((await countedIn()).map((e) => e.data.refused)).toEqual([2]);
+  });
 });
 
 describe("a client's tally runs an hour", () => {
