@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes, randomUUID } from "node:crypto";
 import { sql } from "kysely";
+import type { SessionView } from "../../src/accounts/sessions";
 import type { AuditEvent } from "../../src/audit/model";
 import { auditApi, waitForAuditHorizon } from "../support/audit";
 import { freshIp, lastCodeTo, uniqueEmail } from "../support/e2e";
@@ -43,15 +44,6 @@ const headersOf = (client: Client, token?: string): Record<string, string> => ({
 });
 
 type Session = { id: string; token: string; client: Client };
-type Listed = {
-  id: string;
-  created_at: string;
-  last_used_at: string;
-  expires_at: string;
-  ip: string | null;
-  user_agent: string | null;
-  current: boolean;
-};
 
 async function registered(rt: TestRuntime, tag: string) {
   const email = uniqueEmail(tag);
@@ -95,10 +87,10 @@ const list = (rt: TestRuntime, s: Pick<Session, "token"> & { client?: Client }) 
     undefined,
     headersOf(s.client ?? newClient("list"), s.token),
   );
-async function listOf(rt: TestRuntime, token: string): Promise<Listed[]> {
+async function listOf(rt: TestRuntime, token: string): Promise<SessionView[]> {
   const res = await list(rt, { token });
   expect(res.status).toBe(200);
-  return (res.json as { sessions: Listed[] }).sessions;
+  return (res.json as { sessions: SessionView[] }).sessions;
 }
 const end = (rt: TestRuntime, s: Session, id: string) =>
   rt.request("DELETE", `/v1/auth/sessions/${id}`, undefined, headersOf(s.client, s.token));
@@ -163,7 +155,7 @@ describe("the list of one's sessions", () => {
 
     const res = await list(t, second);
     expect(res.status).toBe(200);
-    const sessions = (res.json as { sessions: Listed[] }).sessions;
+    const sessions = (res.json as { sessions: SessionView[] }).sessions;
     expect(sessions.map((s) => Object.keys(s).sort())).toEqual(
       Array(2).fill([
         "created_at",
